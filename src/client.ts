@@ -1,0 +1,252 @@
+import { Base } from 'sdk-base';
+import { ClientClosedError, InvalidOptionError, NoLeaderError } from './errors.js';
+import { elect } from './election.js';
+import { forwardEvents } from './events.js';
+import { debugFor } from './logger.js';
+import type { ResolvedOptions } from './options.js';
+import { Follower } from './roles/follower.js';
+import { Leader } from './roles/leader.js';
+import { Local } from './roles/local.js';
+import type { Listener, MethodTable, Role, RoleStats } from './roles/types.js';
+import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
+
+const debug = debugFor('client');
+
+export type RoleName = 'leader' | 'follower' | 'single';
+
+export interface WrapperInit {
+  options: ResolvedOptions;
+  methods: MethodTable;
+  createRealClient: () => object;
+}
+
+/** Resolves or rejects the calls that wait for a leader while an election runs. */
+class Gate {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: Error) => void;
+  constructor() {
+    this.promise = new Promise<void>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    this.promise.catch(() => undefined);
+  }
+}
+
+/**
+ * The object users hold. It runs the election, keeps every subscribe and publish it was asked
+ * for, and when its leader is lost it elects again and replays them on the new role, so nothing
+ * is lost on failover. Calls wait for readiness; calls in flight when a leader dies fail fast.
+ */
+export class ClusterClient extends Base {
+  readonly #opts: ResolvedOptions;
+  readonly #methods: MethodTable;
+  readonly #createRealClient: () => object;
+  readonly #subs = new Map<string, { reg: unknown; listeners: Set<Listener> }>();
+  readonly #pubs = new Map<string, unknown>();
+  readonly #signal = { aborted: false };
+  #role: Role | undefined;
+  #established = false;
+  #everReady = false;
+  #gate = new Gate();
+  #closing: Promise<void> | undefined;
+  #unforward: (() => void) | undefined;
+  #generation = 0;
+
+  constructor(init: WrapperInit) {
+    super({ name: init.options.name });
+    this.#opts = init.options;
+    this.#methods = init.methods;
+    this.#createRealClient = init.createRealClient;
+    this.setMaxListeners(init.options.maxListeners);
+    this.#establish().then(
+      () => {
+        this.#everReady = true;
+        this.ready(true);
+      },
+      (err: Error) => {
+        this.#gate.reject(err);
+        this.ready(err);
+      },
+    );
+  }
+
+  /** True when this process owns the real client for this channel (leader or single mode). */
+  get isClusterClientLeader(): boolean {
+    return this.#role !== undefined && this.#role.kind !== 'follower';
+  }
+
+  /** 'leader', 'follower' or 'single'; undefined until the first election ends. */
+  get role(): RoleName | undefined {
+    if (!this.#role) return undefined;
+    return this.#role.kind === 'local' ? 'single' : this.#role.kind;
+  }
+
+  override get isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** What this process's role holds now: subscriptions, followers (leader), leader pid (follower). */
+  stats(): RoleStats & { role: RoleName | undefined; pid: number } {
+    const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [] };
+    return { role: this.role, pid: process.pid, ...base };
+  }
+
+  /** The resolved options this client runs with. */
+  get clusterOptions(): Readonly<ResolvedOptions> {
+    return this.#opts;
+  }
+
+  [kSubscribe](reg: unknown, listener: Listener): this {
+    if (typeof listener !== 'function') {
+      throw new InvalidOptionError(`[leaderlink:${this.#opts.name}] subscribe(reg, listener): listener must be a function`);
+    }
+    const key = this.#opts.formatKey(reg);
+    let entry = this.#subs.get(key);
+    if (!entry) this.#subs.set(key, (entry = { reg, listeners: new Set() }));
+    entry.listeners.add(listener);
+    if (this.#established) this.#role!.subscribe(key, reg, listener);
+    return this;
+  }
+
+  [kUnSubscribe](reg: unknown, listener?: Listener): this {
+    const key = this.#opts.formatKey(reg);
+    const entry = this.#subs.get(key);
+    if (!entry) return this;
+    const removed = listener ? (entry.listeners.delete(listener) ? [listener] : []) : [...entry.listeners];
+    if (!listener) entry.listeners.clear();
+    if (entry.listeners.size === 0) this.#subs.delete(key);
+    if (this.#established) for (const l of removed) this.#role!.unSubscribe(key, reg, l);
+    return this;
+  }
+
+  [kPublish](reg: unknown): this {
+    this.#pubs.set(this.#opts.formatKey(reg), reg);
+    if (this.#established) this.#role!.publish(reg);
+    return this;
+  }
+
+  async [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
+    if (!this.#established) await this.#waitForLeader();
+    return this.#role!.invoke(method, args, oneway);
+  }
+
+  [kClose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Closes this client: its role, its sockets and timers, and (leader) the real client. Idempotent. */
+  override close(): Promise<void> {
+    if (!this.#closing) this.#closing = this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#signal.aborted = true;
+    const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+    this.#gate.reject(closed);
+    this.#established = false;
+    this.#unforward?.();
+    const role = this.#role;
+    if (role) await role.close();
+    if (!this.#everReady && !this.readyError) this.ready(closed);
+  }
+
+  /** One election and set-up; resolves when the role is ready and every subscribe and publish is replayed. */
+  async #establish(): Promise<void> {
+    const generation = ++this.#generation;
+    const role = await this.#createRole();
+    if (this.#closing) {
+      await role.close();
+      throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed during the election`);
+    }
+    this.#role = role;
+    role.onLost((err) => this.#onLost(role, generation, err));
+    if (role.realClient) {
+      this.#unforward?.();
+      this.#unforward = forwardEvents(role.realClient, this);
+    }
+    try {
+      await role.ready();
+    } catch (err) {
+      await role.close();
+      throw err;
+    }
+    if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+    // Replay in the same tick as `established` flips, so no call slips between them.
+    for (const [key, { reg, listeners }] of this.#subs) for (const l of listeners) role.subscribe(key, reg, l);
+    for (const reg of this.#pubs.values()) role.publish(reg);
+    this.#established = true;
+    this.#gate.resolve();
+    this.emit('role', this.role);
+    debug('%s: %s ready (pid %d)', this.#opts.name, role.kind, process.pid);
+  }
+
+  #createRole(): Promise<Role> {
+    const onError = (err: Error): void => {
+      this.emit('error', err);
+    };
+    const opts = this.#opts;
+    if (opts.singleMode) return Promise.resolve(new Local(opts, this.#methods, this.#createRealClient, onError));
+    let leader: Leader | undefined;
+    return elect(opts, (server) => {
+      if (server.hasChannel(opts.name)) return false;
+      try {
+        leader = new Leader({ options: opts, server, methods: this.#methods, createRealClient: this.#createRealClient, onError });
+      } catch (err) {
+        // Do not keep a port we won for a client we could not create.
+        void server.releaseIfUnused();
+        throw err;
+      }
+      return true;
+    }, this.#signal).then((elected) => {
+      if (elected.role === 'leader') return leader!;
+      return new Follower({ options: opts, connection: elected.connection, methods: this.#methods, onError });
+    });
+  }
+
+  #onLost(role: Role, generation: number, err?: Error): void {
+    if (this.#closing || role !== this.#role || generation !== this.#generation || !this.#established) return;
+    this.#established = false;
+    this.#gate = new Gate();
+    this.ready(false);
+    this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader (%s); electing again', this.#opts.name, process.pid, err?.message ?? 'connection closed');
+    this.emit('leaderLost', err);
+    void this.#reestablish();
+  }
+
+  async #reestablish(): Promise<void> {
+    for (let attempt = 0; !this.#closing; attempt++) {
+      try {
+        await this.#establish();
+        this.ready(true);
+        return;
+      } catch (err) {
+        if (this.#closing) return;
+        const pause = Math.min(1000, 20 * 2 ** attempt) + Math.floor(Math.random() * 20);
+        this.#opts.logger.warn('[leaderlink:%s] pid %d: election failed (%s); retrying in %dms', this.#opts.name, process.pid, (err as Error).message, pause);
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    }
+  }
+
+  /** Before the first ready: wait for it. During a re-election: wait at most connectTimeout. */
+  async #waitForLeader(): Promise<void> {
+    if (!this.#everReady) {
+      await this.#gate.promise;
+      return;
+    }
+    const wait = this.#opts.connectTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new NoLeaderError(this.#opts.port, wait, this.#opts.name)), wait);
+    });
+    try {
+      await Promise.race([this.#gate.promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

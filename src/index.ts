@@ -1,0 +1,13 @@
+// The public face of leaderlink: re-exports only.
+export { cluster, close, ClientGenerator } from './generator.js';
+export type { ClusterClientOf, DataClientClass, DelegateTarget, DelegatedMethod, MethodKeys, AutoDelegated } from './generator.js';
+export { APIClientBase } from './api-client.js';
+export type { APIClientOptions } from './api-client.js';
+export { ClusterClient } from './client.js';
+export type { RoleName } from './client.js';
+export type { RoleStats } from './roles/types.js';
+export type { ClusterOptions, ResolvedOptions } from './options.js';
+export { defaultTranscode } from './transcode.js';
+export type { Transcode } from './transcode.js';
+export type { Logger } from './logger.js';
+export * from './errors.js';

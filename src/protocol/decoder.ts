@@ -1,0 +1,210 @@
+/**
+ * Streaming frame decoder: a pure state machine, bytes in, frames out. No sockets, no timers.
+ *
+ * Memory stays bounded against hostile peers: a frame whose header announces more than
+ * `maxFrameSize` bytes is rejected as soon as its 24-byte header is seen, before any of its body
+ * is buffered. A frame that lies entirely inside one chunk is decoded from a subarray of that
+ * chunk (no copy); a frame that spans chunks is copied exactly once, into a frame-sized buffer.
+ */
+import { ProtocolError } from '../errors.js';
+import {
+  DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, MAX_TYPE_LENGTH, PROTOCOL_VERSION,
+  type ConnObject, type Frame,
+} from './frame.js';
+
+export interface DecoderOptions {
+  /** Largest accepted frame, in bytes, header included. Default 64 MiB. */
+  maxFrameSize?: number;
+}
+
+const TWO_32 = 0x1_0000_0000;
+/** Largest id hi word that keeps the id below 2^53. */
+const MAX_ID_HI = 0x1f_ffff;
+const EMPTY = Buffer.alloc(0);
+
+function u32(buf: Uint8Array, o: number): number {
+  return buf[o]! * 0x100_0000 + ((buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!);
+}
+
+export class FrameDecoder {
+  readonly #maxFrameSize: number;
+  /** Chunks (or chunk tails) holding the start of an incomplete frame. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Total size of the frame being assembled, once its header has been seen; 0 before. */
+  #need = 0;
+  /** Set by the first invalid input; every later push throws it again. */
+  #error: ProtocolError | null = null;
+  /** Header fields of the last header parsed by #parseHeader. */
+  #isResponse = false;
+  #id = 0;
+  #timeout = 0;
+  #connLen = 0;
+  /** Per-instance scratch for a header split across chunks. */
+  #header: Buffer | null = null;
+
+  constructor(options?: DecoderOptions) {
+    const max = options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    if (typeof max !== 'number' || !(max >= HEADER_SIZE + 2)) {
+      throw new ProtocolError(`maxFrameSize must be a number of bytes >= ${HEADER_SIZE + 2}, got ${String(max)}`);
+    }
+    this.#maxFrameSize = max;
+  }
+
+  /** Bytes held waiting for the rest of a frame. */
+  get bufferedBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /**
+   * Feeds a chunk; calls onFrame for every complete frame, in order. Throws ProtocolError on
+   * invalid input; after that the decoder is poisoned (every later push throws the same error)
+   * and the caller closes the connection. If onFrame throws, the error propagates and the bytes
+   * after that frame are kept, so the decoder stays usable.
+   */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    if (this.#error !== null) throw this.#error;
+    let len = chunk.length;
+    if (len === 0) return;
+    let offset = 0;
+
+    if (this.#pendingBytes > 0 && this.#need === 0 && this.#pendingBytes >= HEADER_SIZE) {
+      // Only after onFrame threw: the kept tail may hold whole frames; merge and decode normally.
+      chunk = Buffer.concat([this.#pending[0]!, chunk]);
+      len = chunk.length;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+    }
+
+    if (this.#pendingBytes > 0) {
+      // A frame was started by earlier chunks.
+      let need = this.#need;
+      const have = this.#pendingBytes + len;
+      if (need === 0) {
+        if (have < HEADER_SIZE) {
+          this.#stash(chunk);
+          return;
+        }
+        const header = this.#header ?? (this.#header = Buffer.allocUnsafe(HEADER_SIZE));
+        let pos = 0;
+        for (const part of this.#pending) {
+          header.set(part, pos);
+          pos += part.length;
+        }
+        header.set(chunk.subarray(0, HEADER_SIZE - pos), pos);
+        need = this.#need = this.#parseHeader(header, 0);
+      }
+      if (have < need) {
+        this.#stash(chunk);
+        return;
+      }
+      // The frame completes inside this chunk: copy everything once into a frame-sized buffer.
+      const frameBuf = Buffer.allocUnsafe(need);
+      let pos = 0;
+      for (const part of this.#pending) {
+        frameBuf.set(part, pos);
+        pos += part.length;
+      }
+      offset = need - pos;
+      frameBuf.set(offset === len ? chunk : chunk.subarray(0, offset), pos);
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#need = 0;
+      const frame = this.#decodeBody(frameBuf, 0, need);
+      this.#deliver(frame, onFrame, chunk, offset);
+    }
+
+    // Frames entirely inside this chunk: zero-copy subarrays.
+    while (len - offset >= HEADER_SIZE) {
+      const total = this.#parseHeader(chunk, offset);
+      if (len - offset < total) {
+        this.#need = total;
+        break;
+      }
+      const frame = this.#decodeBody(chunk, offset, total);
+      offset += total;
+      this.#deliver(frame, onFrame, chunk, offset);
+    }
+    if (offset < len) this.#stash(offset === 0 ? chunk : chunk.subarray(offset));
+  }
+
+  #stash(part: Buffer): void {
+    this.#pending.push(part);
+    this.#pendingBytes += part.length;
+  }
+
+  #deliver(frame: Frame, onFrame: (frame: Frame) => void, chunk: Buffer, offset: number): void {
+    try {
+      onFrame(frame);
+    } catch (err) {
+      // Keep the bytes that follow so a caller that survives the error can keep decoding.
+      if (offset < chunk.length) this.#restash(chunk.subarray(offset));
+      throw err;
+    }
+  }
+
+  #restash(rest: Buffer): void {
+    // May hold several whole frames; the next push merges it with its chunk (rare path).
+    this.#pending = [rest];
+    this.#pendingBytes = rest.length;
+    this.#need = 0;
+  }
+
+  #fail(message: string, cause?: unknown): never {
+    const err = new ProtocolError(message, cause === undefined ? undefined : { cause });
+    this.#error = err;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#need = 0;
+    throw err;
+  }
+
+  /** Validates the header at `o`, keeps its fields, returns the total frame size. */
+  #parseHeader(buf: Uint8Array, o: number): number {
+    const version = buf[o]!;
+    if (version !== PROTOCOL_VERSION) this.#fail(`unsupported protocol version ${version} (expected ${PROTOCOL_VERSION})`);
+    const kind = buf[o + 1]!;
+    if (kind > 1) this.#fail(`invalid frame type byte ${kind} (expected 0 = request or 1 = response)`);
+    if (buf[o + 2] !== 0 || buf[o + 3] !== 0) this.#fail(`reserved header field is ${(buf[o + 2]! << 8) | buf[o + 3]!} (expected 0)`);
+    const hi = u32(buf, o + 4);
+    if (hi > MAX_ID_HI) this.#fail(`request id high word 0x${hi.toString(16)} puts the id beyond 2^53-1`);
+    const connLen = u32(buf, o + 16);
+    const appLen = u32(buf, o + 20);
+    if (connLen < 2) this.#fail(`connection object length ${connLen} is too short (at least 2 bytes of JSON)`);
+    const total = HEADER_SIZE + connLen + appLen;
+    if (total > this.#maxFrameSize) this.#fail(`frame of ${total} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    this.#isResponse = kind === 1;
+    this.#id = hi * TWO_32 + u32(buf, o + 8);
+    this.#timeout = u32(buf, o + 12);
+    this.#connLen = connLen;
+    return total;
+  }
+
+  /** Builds the frame whose header was just parsed; `buf[o .. o+total)` holds all of it. */
+  #decodeBody(buf: Buffer, o: number, total: number): Frame {
+    const connStart = o + HEADER_SIZE;
+    const connEnd = connStart + this.#connLen;
+    let conn: unknown;
+    try {
+      conn = JSON.parse(buf.toString('utf8', connStart, connEnd));
+    } catch (err) {
+      this.#fail(`connection object is not valid JSON: ${(err as Error)?.message ?? String(err)}`, err);
+    }
+    if (conn === null || typeof conn !== 'object' || Array.isArray(conn)) {
+      this.#fail(`connection object must be a JSON object, got ${conn === null ? 'null' : Array.isArray(conn) ? 'an array' : typeof conn}`);
+    }
+    const type = (conn as { type?: unknown }).type;
+    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+      this.#fail(`connection object type must be a non-empty string of at most ${MAX_TYPE_LENGTH} chars, got ${
+        typeof type === 'string' ? `a string of ${type.length} chars` : type === undefined ? 'none' : typeof type}`);
+    }
+    const end = o + total;
+    return {
+      isResponse: this.#isResponse,
+      id: this.#id,
+      timeout: this.#timeout,
+      conn: conn as ConnObject,
+      app: connEnd === end ? EMPTY : buf.subarray(connEnd, end),
+    };
+  }
+}

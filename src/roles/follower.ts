@@ -1,0 +1,229 @@
+import { ChannelNotFoundError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { debugFor } from '../logger.js';
+import type { ResolvedOptions } from '../options.js';
+import type { Frame } from '../protocol/frame.js';
+import { packArgs } from '../transcode.js';
+import type { Connection } from '../transport/connection.js';
+import type { Listener, MethodTable, Role, RoleStats } from './types.js';
+
+const debug = debugFor('follower');
+
+interface KeyState {
+  listeners: Set<Listener>;
+  hasValue: boolean;
+  value: unknown;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface FollowerInit {
+  options: ResolvedOptions;
+  connection: Connection;
+  methods: MethodTable;
+  onError: (err: Error) => void;
+}
+
+/**
+ * A process that lost the port, for one channel: proxies every call to the leader over one
+ * connection. Subscriptions are deduplicated (one subscribe frame per key however many local
+ * listeners) and multiplexed locally; the last value per key is kept for late local listeners.
+ */
+export class Follower implements Role {
+  readonly kind = 'follower' as const;
+  readonly realClient = undefined;
+  readonly #opts: ResolvedOptions;
+  readonly #conn: Connection;
+  readonly #methods: MethodTable;
+  readonly #onError: (err: Error) => void;
+  readonly #keys = new Map<string, KeyState>();
+  readonly #ready: Promise<void>;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #lost: ((err?: Error) => void) | undefined;
+  #closed = false;
+  #leaderPid: number | undefined;
+
+  constructor(init: FollowerInit) {
+    this.#opts = init.options;
+    this.#conn = init.connection;
+    this.#methods = init.methods;
+    this.#onError = init.onError;
+    this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
+    this.#conn.once('close', (err?: Error) => this.#onClose(err));
+    this.#ready = this.#register();
+    this.#ready.catch(() => undefined);
+  }
+
+  get leaderPid(): number | undefined {
+    return this.#leaderPid;
+  }
+
+  get connection(): Connection {
+    return this.#conn;
+  }
+
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  stats(): RoleStats {
+    return {
+      subscriptions: [...this.#keys].map(([key, s]) => ({ key, subscribers: s.listeners.size, lastValueAgeMs: null })),
+      leaderPid: this.#leaderPid,
+      inFlight: this.#conn.inFlight,
+    };
+  }
+
+  onLost(fn: (err?: Error) => void): void {
+    this.#lost = fn;
+  }
+
+  async #register(): Promise<void> {
+    const { name, connectTimeout } = this.#opts;
+    let res: Frame;
+    try {
+      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid }, null, connectTimeout);
+    } catch (err) {
+      this.#conn.close();
+      if (err instanceof ResponseTimeoutError) {
+        throw new ConnectTimeoutError(`[leaderlink:${name}] the leader on port ${this.#opts.port} did not accept the registration within ${connectTimeout}ms (connectTimeout)`, { cause: err });
+      }
+      throw err;
+    }
+    if (res.conn.success !== true) {
+      this.#conn.close();
+      const remote = deserializeError(res.conn.error);
+      if (remote.name === 'LeaderlinkChannelNotFoundError') throw new ChannelNotFoundError(remote.message);
+      throw remote;
+    }
+    if (typeof res.conn.leaderPid === 'number') this.#leaderPid = res.conn.leaderPid;
+    debug('%s: registered with leader pid %s', name, this.#leaderPid);
+    this.#startHeartbeat();
+  }
+
+  #startHeartbeat(): void {
+    const { heartbeatInterval, responseTimeout, name } = this.#opts;
+    this.#heartbeat = setInterval(() => {
+      this.#conn.request({ type: 'heartbeat' }, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
+        if (this.#closed || this.#conn.closed) return;
+        this.#opts.logger.warn('[leaderlink:%s] leader pid %s did not answer a heartbeat: %s', name, this.#leaderPid ?? '?', err.message);
+      });
+    }, heartbeatInterval);
+    this.#heartbeat.unref();
+  }
+
+  subscribe(key: string, reg: unknown, listener: Listener): void {
+    let state = this.#keys.get(key);
+    if (!state) {
+      state = { listeners: new Set(), hasValue: false, value: undefined, timer: undefined };
+      this.#keys.set(key, state);
+      this.#conn.notify({ type: 'subscribe', key }, this.#opts.transcode.encode(reg));
+      this.#armSubscribeTimeout(key, state);
+    } else if (state.hasValue && !state.listeners.has(listener)) {
+      const known = state;
+      process.nextTick(() => {
+        if (known.listeners.has(listener)) this.#call(listener, known.value, key);
+      });
+    }
+    state.listeners.add(listener);
+  }
+
+  unSubscribe(key: string, _reg: unknown, listener?: Listener): void {
+    const state = this.#keys.get(key);
+    if (!state) return;
+    if (listener) state.listeners.delete(listener);
+    else state.listeners.clear();
+    if (state.listeners.size > 0) return;
+    if (state.timer) clearTimeout(state.timer);
+    this.#keys.delete(key);
+    this.#conn.notify({ type: 'unSubscribe', key });
+  }
+
+  publish(reg: unknown): void {
+    const name = this.#methods.publish;
+    if (!name) {
+      this.#onError(new TypeError('publish() was called but no publish method is delegated'));
+      return;
+    }
+    this.invoke(name, [reg], true).catch(this.#onError);
+  }
+
+  async invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    if (this.#closed) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`);
+    const app = args.length === 0 ? null : packArgs(args, this.#opts.transcode);
+    const conn = { type: 'invoke', method, argLength: args.length, oneway };
+    if (oneway) {
+      this.#conn.notify(conn, app);
+      return undefined;
+    }
+    const res = await this.#conn.request(conn, app, this.#opts.responseTimeout);
+    const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
+    if (res.conn.success === true) return data;
+    throw deserializeError(data);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#stop();
+      this.#conn.close();
+    }
+    return Promise.resolve();
+  }
+
+  #stop(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    for (const state of this.#keys.values()) if (state.timer) clearTimeout(state.timer);
+  }
+
+  #armSubscribeTimeout(key: string, state: KeyState): void {
+    const timeout = this.#opts.subscribeTimeout;
+    if (!timeout) return;
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      if (!state.hasValue && this.#keys.get(key) === state) {
+        this.#onError(new SubscribeTimeoutError(`[leaderlink:${this.#opts.name}] no data for subscription ${key} within ${timeout}ms (subscribeTimeout)`));
+      }
+    }, timeout);
+    state.timer.unref();
+  }
+
+  #onPush(frame: Frame): void {
+    if (frame.conn.type !== 'subscribe_result') {
+      this.#opts.logger.warn('[leaderlink:%s] leader pid %s sent an unexpected %j request; ignored', this.#opts.name, this.#leaderPid ?? '?', frame.conn.type);
+      return;
+    }
+    const key = frame.conn.key;
+    const state = typeof key === 'string' ? this.#keys.get(key) : undefined;
+    if (!state) return; // unsubscribed meanwhile
+    let value: unknown;
+    try {
+      value = this.#opts.transcode.decode(frame.app);
+    } catch (err) {
+      this.#onError(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    state.hasValue = true;
+    state.value = value;
+    if (state.timer) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+    }
+    for (const listener of state.listeners) this.#call(listener, value, key as string);
+  }
+
+  #call(listener: Listener, value: unknown, key: string): void {
+    try {
+      listener(value);
+    } catch (err) {
+      this.#onError(err instanceof Error ? err : new Error(`a listener of ${key} threw ${String(err)}`));
+    }
+  }
+
+  #onClose(err?: Error): void {
+    this.#stop();
+    if (this.#closed) return;
+    this.#closed = true;
+    debug('%s: lost leader pid %s: %s', this.#opts.name, this.#leaderPid, err?.message ?? 'connection closed');
+    this.#lost?.(err);
+  }
+}

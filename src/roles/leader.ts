@@ -1,0 +1,295 @@
+import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
+import { debugFor } from '../logger.js';
+import type { ResolvedOptions } from '../options.js';
+import { encodeFrame, type Frame } from '../protocol/frame.js';
+import { unpackArgs } from '../transcode.js';
+import type { Connection } from '../transport/connection.js';
+import type { ChannelHandler, PortServer } from '../transport/server.js';
+import { RealClientHost } from './host.js';
+import type { Push, Subscriber } from './subscriptions.js';
+import type { Listener, MethodTable, Role, RoleStats } from './types.js';
+
+const debug = debugFor('leader');
+
+// Upper bound on the argument count a follower may announce (a lying count must not allocate).
+const MAX_ARGS = 1024;
+
+/** One registered follower connection. */
+interface Session {
+  connection: Connection;
+  /** follower's key -> what it is subscribed with on the hub */
+  subs: Map<string, { hubKey: string; subscriber: Subscriber }>;
+}
+
+export interface LeaderInit {
+  options: ResolvedOptions;
+  server: PortServer;
+  methods: MethodTable;
+  createRealClient: () => object;
+  onError: (err: Error) => void;
+}
+
+/**
+ * The process that won the port, for one channel: owns the real client, serves followers'
+ * invoke / subscribe / unSubscribe / heartbeat, drops silent followers, and serves the wrapper
+ * of its own process directly (no socket, no codec).
+ */
+export class Leader implements Role, ChannelHandler {
+  readonly kind = 'leader' as const;
+  readonly #opts: ResolvedOptions;
+  readonly #server: PortServer;
+  readonly #methods: MethodTable;
+  readonly #host: RealClientHost;
+  readonly #onError: (err: Error) => void;
+  readonly #sessions = new Set<Session>();
+  readonly #heartbeatTimer: NodeJS.Timeout | undefined;
+  #lost: ((err?: Error) => void) | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #stopWatchingServer: () => void;
+
+  /** Takes the channel on the server; the caller checked it is free in this same tick. */
+  constructor(init: LeaderInit) {
+    this.#opts = init.options;
+    this.#server = init.server;
+    this.#methods = init.methods;
+    this.#onError = init.onError;
+    this.#host = new RealClientHost(init.options, init.methods, init.createRealClient, init.onError);
+    if (!this.#server.addChannel(this.#opts.name, this)) {
+      throw new Error(`channel ${this.#opts.name} is already led in this process`);
+    }
+    this.#stopWatchingServer = this.#server.onUnexpectedClose((err) => {
+      if (this.#closing) return;
+      void this.close();
+      this.#lost?.(err);
+    });
+    if (this.#opts.isCheckHeartbeat) {
+      const interval = this.#opts.heartbeatInterval;
+      this.#heartbeatTimer = setInterval(() => this.#dropSilent(interval * 3), interval);
+      this.#heartbeatTimer.unref();
+    }
+  }
+
+  get realClient(): object {
+    return this.#host.client;
+  }
+
+  /** Followers currently registered. */
+  get followers(): Connection[] {
+    return [...this.#sessions].map((s) => s.connection);
+  }
+
+  ready(): Promise<void> {
+    return this.#host.ready;
+  }
+
+  stats(): RoleStats {
+    return {
+      subscriptions: this.#host.hub.snapshot(),
+      followers: [...this.#sessions].map(({ connection: c }) => ({ pid: c.peer.pid, connectedSince: c.peer.since, inFlight: 0 })),
+    };
+  }
+
+  onLost(fn: (err?: Error) => void): void {
+    this.#lost = fn;
+  }
+
+  subscribe(key: string, reg: unknown, listener: Listener): void {
+    this.#host.subscribe(key, reg, listener);
+  }
+
+  unSubscribe(key: string, _reg: unknown, listener?: Listener): void {
+    this.#host.unSubscribe(key, listener);
+  }
+
+  publish(reg: unknown): void {
+    this.#host.publish(reg);
+  }
+
+  invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    const p = this.#host.call(method, args);
+    if (!oneway) return p;
+    p.catch(this.#onError);
+    return Promise.resolve(undefined);
+  }
+
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = (async () => {
+        if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+        this.#stopWatchingServer();
+        // Let the registration answers queued on a settled ready (e.g. its error) go out first.
+        if (this.#host.settled) await this.#host.ready.catch(() => undefined);
+        // Followers notice the close at once and elect a new leader; answers already written
+        // (such as a register error) are still delivered.
+        for (const s of this.#sessions) s.connection.close(undefined, true);
+        this.#sessions.clear();
+        await this.#server.removeChannel(this.#opts.name);
+        await this.#host.close();
+      })();
+    }
+    return this.#closing;
+  }
+
+  /** ChannelHandler: a follower registered to this channel. */
+  accept(connection: Connection, register: Frame): void {
+    if (this.#closing) {
+      connection.close();
+      return;
+    }
+    const session: Session = { connection, subs: new Map() };
+    this.#sessions.add(session);
+    debug('%s: follower pid %s connected (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
+    connection.on('request', (frame: Frame) => this.#onFrame(session, frame));
+    connection.once('close', () => {
+      this.#sessions.delete(session);
+      for (const { hubKey, subscriber } of session.subs.values()) this.#host.hub.remove(hubKey, subscriber);
+      session.subs.clear();
+      debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
+    });
+    // Answer only once the real client is ready, or with its ready error.
+    this.#host.ready.then(
+      () => connection.respond(register.id, { type: 'register_channel_res', success: true, leaderPid: process.pid }),
+      (err: unknown) => {
+        connection.respond(register.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
+        connection.close(undefined, true);
+      },
+    );
+  }
+
+  #onFrame(session: Session, frame: Frame): void {
+    const { connection } = session;
+    switch (frame.conn.type) {
+      case 'invoke':
+        this.#onInvoke(connection, frame);
+        return;
+      case 'heartbeat':
+        connection.respond(frame.id, { type: 'heartbeat_res' });
+        return;
+      case 'subscribe':
+        this.#onSubscribe(session, frame);
+        return;
+      case 'unSubscribe': {
+        const key = frame.conn.key;
+        const sub = typeof key === 'string' ? session.subs.get(key) : undefined;
+        if (sub) {
+          session.subs.delete(key as string);
+          this.#host.hub.remove(sub.hubKey, sub.subscriber);
+        }
+        return;
+      }
+      case 'subscribe_result_res': // acknowledgements of cluster-client style peers: nothing to do
+        return;
+      default:
+        this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent an unknown frame type %j; ignored',
+          this.#opts.name, connection.peer.pid ?? '?', frame.conn.type);
+    }
+  }
+
+  #onSubscribe(session: Session, frame: Frame): void {
+    const remoteKey = frame.conn.key;
+    if (typeof remoteKey !== 'string') {
+      session.connection.close(new ProtocolError('subscribe without a string key'));
+      return;
+    }
+    if (session.subs.has(remoteKey)) return;
+    let reg: unknown;
+    try {
+      reg = this.#opts.transcode.decode(frame.app);
+    } catch (err) {
+      this.#onError(new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the subscription of follower pid ${session.connection.peer.pid ?? '?'}`, { cause: err }));
+      return;
+    }
+    const hubKey = this.#opts.formatKey(reg);
+    const connection = session.connection;
+    const subscriber: Subscriber = {
+      push(p: Push): void {
+        if (remoteKey === p.key) {
+          // Encoded once per push and reused for every follower that uses the same key.
+          const frame = (p.frame ??= encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'subscribe_result', key: p.key }, app: p.data }));
+          connection.writeRaw(frame);
+        } else {
+          connection.notify({ type: 'subscribe_result', key: remoteKey }, p.data);
+        }
+      },
+    };
+    session.subs.set(remoteKey, { hubKey, subscriber });
+    this.#host.hub.add(hubKey, reg, subscriber);
+  }
+
+  #onInvoke(connection: Connection, frame: Frame): void {
+    const { method, argLength } = frame.conn;
+    const oneway = frame.conn.oneway === true;
+    const fail = (err: Error): void => {
+      if (oneway) this.#onError(err);
+      else connection.respond(frame.id, { type: 'invoke_result', success: false }, this.#encodeError(err));
+    };
+    if (typeof method !== 'string' || !this.#methods.callable.has(method) || typeof (this.#host.client as Record<string, unknown>)[method] !== 'function') {
+      this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
+        this.#opts.name, connection.peer.pid ?? '?', method);
+      fail(new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`));
+      return;
+    }
+    const count = typeof argLength === 'number' && Number.isInteger(argLength) && argLength >= 0 && argLength <= MAX_ARGS ? argLength : -1;
+    let args: unknown[];
+    try {
+      if (count < 0) throw new CodecError(`bad argLength ${JSON.stringify(argLength)}`);
+      args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
+    } catch (err) {
+      fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    const run = (): void => {
+      const started = Date.now();
+      this.#host.call(method, args).then(
+        (result) => {
+          if (oneway) return;
+          if (this.#late(frame, started, method, connection)) return;
+          let data: Buffer;
+          try {
+            data = this.#opts.transcode.encode(result);
+          } catch (err) {
+            fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(err as Error).message}`, { cause: err }));
+            return;
+          }
+          connection.respond(frame.id, { type: 'invoke_result', success: true }, data);
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err : new Error(String(err));
+          this.#onError(error);
+          if (oneway || this.#late(frame, started, method, connection)) return;
+          fail(error);
+        },
+      );
+    };
+    if (this.#host.isReady) run();
+    else this.#host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /** The follower gave up waiting: do not answer, record that the real client was too slow. */
+  #late(frame: Frame, started: number, method: string, connection: Connection): boolean {
+    const took = Date.now() - started;
+    if (frame.timeout === 0 || took <= frame.timeout) return false;
+    this.#onError(new LeaderTimeoutError(`[leaderlink:${this.#opts.name}] ${method}() for follower pid ${connection.peer.pid ?? '?'} took ${took}ms, beyond its ${frame.timeout}ms timeout; the result was dropped`));
+    return true;
+  }
+
+  #encodeError(err: Error): Buffer {
+    try {
+      return this.#opts.transcode.encode(serializeError(err));
+    } catch {
+      return this.#opts.transcode.encode({ name: err.name, message: err.message });
+    }
+  }
+
+  #dropSilent(maxIdle: number): void {
+    const now = Date.now();
+    for (const s of this.#sessions) {
+      const idle = now - s.connection.lastActive;
+      if (idle > maxIdle) {
+        this.#opts.logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms); dropping it',
+          this.#opts.name, s.connection.peer.pid ?? '?', idle, this.#opts.heartbeatInterval);
+        s.connection.close(new ProtocolError(`no heartbeat for ${idle}ms`));
+      }
+    }
+  }
+}

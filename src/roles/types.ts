@@ -1,0 +1,41 @@
+/** A subscription listener as users pass it. */
+export type Listener = (value: any) => void;
+
+/** Which real-client methods this channel delegated, by kind (from the generator's descriptors). */
+export interface MethodTable {
+  /** Methods a follower may call by name: invoke, invokeOneway and publish targets. Nothing else. */
+  callable: ReadonlySet<string>;
+  subscribe?: string;
+  unSubscribe?: string;
+  publish?: string;
+  close?: string;
+}
+
+/** What a role can tell about itself (client.stats()). */
+export interface RoleStats {
+  /** Subscription keys with subscriber counts (leader/single: all subscribers; follower: local listeners). */
+  subscriptions: Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }>;
+  /** Leader: the registered followers. */
+  followers?: Array<{ pid: number | undefined; connectedSince: number; inFlight: number }>;
+  /** Follower: the leader's pid and the calls waiting for it. */
+  leaderPid?: number | undefined;
+  inFlight?: number;
+}
+
+/** What a wrapper talks to: a leader, a follower or a single-mode local client. */
+export interface Role {
+  readonly kind: 'leader' | 'follower' | 'local';
+  /** Resolves when calls can be served (leader: real client ready; follower: registered). */
+  ready(): Promise<void>;
+  subscribe(key: string, reg: unknown, listener: Listener): void;
+  unSubscribe(key: string, reg: unknown, listener?: Listener): void;
+  publish(reg: unknown): void;
+  invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown>;
+  /** Closes this role (and the real client it owns); idempotent. */
+  close(): Promise<void>;
+  /** Called once if the role dies without close(): follower lost its leader, server died. */
+  onLost(fn: (err?: Error) => void): void;
+  stats(): RoleStats;
+  /** The real client, where this process owns one. */
+  readonly realClient: object | undefined;
+}

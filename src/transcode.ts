@@ -1,0 +1,354 @@
+/**
+ * Default transcode (value <-> bytes) and invoke argument packing.
+ *
+ * Byte format of `defaultTranscode.encode(value)`:
+ *  - empty (0 bytes): `undefined` (also what a frame with no application object decodes to).
+ *  - first byte 0x01, "tagged": u32 BE J, then J bytes of UTF-8 JSON, then a side table of raw
+ *    bytes. Special values are JSON objects with the single marker key "~": {"~":"u"} undefined,
+ *    {"~":"n","v":"NaN"|"Infinity"|"-Infinity"|"-0"}, {"~":"d","v":ms|null} Date,
+ *    {"~":"b","o":offset,"l":length} Buffer/Uint8Array (bytes at side[offset..offset+length)),
+ *    {"~":"e","v":{name,message,code,stack,...fields}} Error. A user key starting with "~" is
+ *    escaped by prepending one more "~" ("~x" -> "~~x", "~" -> "~~").
+ *  - any other first byte: plain UTF-8 JSON (JSON.stringify never starts with 0x00..0x08). Used
+ *    when the value holds only JSON-exact data (finite numbers, no undefined, no Date/Buffer/Error,
+ *    no class instances, no key starting with "~"); decoding it is a bare JSON.parse.
+ *
+ * Buffers never pass through JSON (Buffer.prototype.toJSON is never called): their bytes are
+ * copied once into the side table on encode. On decode a Buffer that fills at least half of the
+ * memory the input lives in is returned as a view of the input (zero copy, bounded retention);
+ * smaller ones are copied out so they never keep a large socket chunk alive. Decoding hostile bytes throws CodecError and nothing else, and never touches
+ * Object.prototype: a "__proto__" key comes back as an own data property.
+ *
+ * Argument packing (`packArgs`): per argument, u32 BE length + that many encoded bytes.
+ */
+import { CodecError, deserializeError, serializeError } from './errors.js';
+
+export interface Transcode {
+  encode(value: unknown): Buffer;
+  decode(buf: Buffer): unknown;
+}
+
+const TAGGED = 0x01;
+/** First bytes that are neither the tagged format nor the start of JSON.stringify output. */
+const FIRST_JSON_BYTE = 0x09;
+const TAGGED_HEADER = 5;
+const MARK = '~';
+const MARK_CODE = 0x7e;
+/** Depth up to which the plain-JSON check runs; deeper values take the tagged path. */
+const PLAIN_MAX_DEPTH = 64;
+
+const DROP: unique symbol = Symbol('drop');
+const U32_MAX = 0xffff_ffff;
+
+/* ------------------------------------------------------------------ encode */
+
+/** True when JSON.stringify + JSON.parse reproduces `v` exactly and no key needs escaping. */
+function isPlain(v: unknown, ancestors: object[]): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      // finite and not -0
+      return v - v === 0 && (v !== 0 || 1 / v > 0);
+    case 'object': {
+      if (v === null) return true;
+      const depth = ancestors.length;
+      if (depth >= PLAIN_MAX_DEPTH) return false;
+      for (let i = 0; i < depth; i++) if (ancestors[i] === v) return false;
+      if (Array.isArray(v)) {
+        ancestors.push(v);
+        for (let i = 0; i < v.length; i++) {
+          const e: unknown = v[i];
+          if (e === undefined || !isPlain(e, ancestors)) return false;
+        }
+        ancestors.pop();
+        return true;
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      ancestors.push(v);
+      for (const k in v) {
+        if (k.charCodeAt(0) === MARK_CODE) return false;
+        const e: unknown = (v as Record<string, unknown>)[k];
+        if (e === undefined || !isPlain(e, ancestors)) return false;
+      }
+      ancestors.pop();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+interface EncodeState {
+  side: Uint8Array[];
+  sideLen: number;
+  ancestors: Set<object>;
+}
+
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+const UNDEFINED_TAG = Object.freeze({ [MARK]: 'u' });
+
+function numberTag(n: number): object {
+  const v = n !== n ? 'NaN' : n === Infinity ? 'Infinity' : n === -Infinity ? '-Infinity' : '-0';
+  return { [MARK]: 'n', v };
+}
+
+/** Turns a value into a JSON-exact tree (special values tagged); DROP for functions/symbols. */
+function toTagged(v: unknown, st: EncodeState): unknown {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'number':
+      return v - v === 0 && (v !== 0 || 1 / v > 0) ? v : numberTag(v);
+    case 'undefined':
+      return UNDEFINED_TAG;
+    case 'bigint':
+      throw new CodecError('cannot encode a bigint (not supported by the default transcode)');
+    case 'function':
+    case 'symbol':
+      return DROP;
+    default:
+      break;
+  }
+  if (v === null) return null;
+  const obj = v as object;
+  if (obj instanceof Uint8Array) {
+    const o = st.sideLen;
+    st.side.push(obj);
+    st.sideLen += obj.length;
+    return { [MARK]: 'b', o, l: obj.length };
+  }
+  if (obj instanceof Date) {
+    const t = obj.getTime();
+    return { [MARK]: 'd', v: t === t ? t : null };
+  }
+  if (st.ancestors.has(obj)) throw new CodecError('cannot encode a circular structure');
+  st.ancestors.add(obj);
+  let out: unknown;
+  if (obj instanceof Error) {
+    out = { [MARK]: 'e', v: toTagged(serializeError(obj), st) };
+  } else if (Array.isArray(obj)) {
+    const len = obj.length;
+    const arr = new Array<unknown>(len);
+    for (let i = 0; i < len; i++) {
+      const r = toTagged(obj[i], st);
+      arr[i] = r === DROP ? null : r;
+    }
+    out = arr;
+  } else if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
+    // Same as JSON.stringify: the value is whatever toJSON returns.
+    out = toTagged((obj as { toJSON(key: string): unknown }).toJSON(''), st);
+  } else {
+    const res: Record<string, unknown> = {};
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const r = toTagged((obj as Record<string, unknown>)[k], st);
+      if (r === DROP) continue;
+      setOwn(res, k.charCodeAt(0) === MARK_CODE ? MARK + k : k, r);
+    }
+    out = res;
+  }
+  st.ancestors.delete(obj);
+  return out;
+}
+
+function encodeTagged(value: unknown): Buffer {
+  const st: EncodeState = { side: [], sideLen: 0, ancestors: new Set() };
+  const tree = toTagged(value, st);
+  if (tree === DROP) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
+  const json = JSON.stringify(tree);
+  const jsonLen = Buffer.byteLength(json, 'utf8');
+  if (jsonLen > U32_MAX) throw new CodecError(`encoded JSON of ${jsonLen} bytes is too large`);
+  const buf = Buffer.allocUnsafe(TAGGED_HEADER + jsonLen + st.sideLen);
+  buf[0] = TAGGED;
+  buf.writeUInt32BE(jsonLen, 1);
+  buf.write(json, TAGGED_HEADER, jsonLen, 'utf8');
+  let pos = TAGGED_HEADER + jsonLen;
+  for (const part of st.side) {
+    buf.set(part, pos);
+    pos += part.length;
+  }
+  return buf;
+}
+
+function encode(value: unknown): Buffer {
+  if (value === undefined) return Buffer.alloc(0);
+  try {
+    if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
+    return encodeTagged(value);
+  } catch (err) {
+    if (err instanceof CodecError) throw err;
+    if (err instanceof RangeError) {
+      throw new CodecError(`cannot encode value: ${err.message} (too deeply nested or too large?)`, { cause: err });
+    }
+    throw new CodecError(`cannot encode value: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+/* ------------------------------------------------------------------ decode */
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object';
+}
+
+function fromTagged(v: Record<string, unknown>, side: Buffer): unknown {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const e: unknown = v[i];
+      if (isObject(e)) v[i] = fromTagged(e, side);
+    }
+    return v;
+  }
+  if (hasOwn.call(v, MARK)) return fromSpecial(v, side);
+  const keys = Object.keys(v);
+  let escaped = false;
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i]!.charCodeAt(0) === MARK_CODE) {
+      escaped = true;
+      break;
+    }
+  }
+  if (!escaped) {
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const e = v[k];
+      if (isObject(e)) {
+        const r = fromTagged(e, side);
+        if (r !== e) setOwn(v, k, r);
+      }
+    }
+    return v;
+  }
+  // Rebuild with the escape prefix removed, keeping key order.
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    let key = k;
+    if (k.charCodeAt(0) === MARK_CODE) {
+      if (k.length < 2 || k.charCodeAt(1) !== MARK_CODE) throw new CodecError(`invalid escaped key ${JSON.stringify(k.slice(0, 40))}`);
+      key = k.slice(1);
+    }
+    const e = v[k];
+    setOwn(out, key, isObject(e) ? fromTagged(e, side) : e);
+  }
+  return out;
+}
+
+function fromSpecial(v: Record<string, unknown>, side: Buffer): unknown {
+  const tag = v[MARK];
+  const val = v.v;
+  switch (tag) {
+    case 'u':
+      return undefined;
+    case 'n':
+      if (val === 'NaN') return NaN;
+      if (val === 'Infinity') return Infinity;
+      if (val === '-Infinity') return -Infinity;
+      if (val === '-0') return -0;
+      break;
+    case 'd':
+      if (val === null) return new Date(NaN);
+      if (typeof val === 'number') return new Date(val);
+      break;
+    case 'b': {
+      const o = v.o;
+      const l = v.l;
+      if (typeof o === 'number' && typeof l === 'number' && Number.isSafeInteger(o) && Number.isSafeInteger(l)
+        && o >= 0 && l >= 0 && o + l <= side.length) {
+        // A Buffer that fills most of the memory it lives in is returned as a view (no copy: it
+        // retains at most twice its size); smaller ones are copied so they never pin a big chunk.
+        if (l * 2 >= side.buffer.byteLength) return side.subarray(o, o + l);
+        const out = Buffer.allocUnsafe(l);
+        side.copy(out, 0, o, o + l);
+        return out;
+      }
+      throw new CodecError(`invalid buffer reference (offset ${String(o)}, length ${String(l)}, side table ${side.length} bytes)`);
+    }
+    case 'e':
+      if (isObject(val) && !Array.isArray(val) && !hasOwn.call(val, MARK)) return deserializeError(fromTagged(val, side));
+      break;
+    default:
+      throw new CodecError(`unknown tag ${typeof tag === 'string' ? JSON.stringify(tag.slice(0, 20)) : typeof tag}`);
+  }
+  throw new CodecError(`invalid value for tag ${JSON.stringify(tag)}`);
+}
+
+function decode(input: Buffer): unknown {
+  if (!(input instanceof Uint8Array)) throw new CodecError(`cannot decode: expected a Buffer, got ${input === null ? 'null' : typeof input}`);
+  const u8: Uint8Array = input;
+  const buf = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  const n = buf.length;
+  if (n === 0) return undefined;
+  const first = buf[0]!;
+  try {
+    if (first >= FIRST_JSON_BYTE) return JSON.parse(buf.toString('utf8'));
+    if (first !== TAGGED) throw new CodecError(`cannot decode: unknown format byte 0x${first.toString(16).padStart(2, '0')}`);
+    if (n < TAGGED_HEADER) throw new CodecError(`cannot decode: tagged value of ${n} bytes is truncated`);
+    const jsonEnd = TAGGED_HEADER + buf.readUInt32BE(1);
+    if (jsonEnd > n) throw new CodecError(`cannot decode: JSON length ${jsonEnd - TAGGED_HEADER} exceeds the ${n - TAGGED_HEADER} bytes present`);
+    const tree: unknown = JSON.parse(buf.toString('utf8', TAGGED_HEADER, jsonEnd));
+    return isObject(tree) ? fromTagged(tree, buf.subarray(jsonEnd)) : tree;
+  } catch (err) {
+    if (err instanceof CodecError) throw err;
+    throw new CodecError(`cannot decode: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+export const defaultTranscode: Transcode = Object.freeze({ encode, decode });
+
+/* ------------------------------------------------------------------ arguments */
+
+/** Packs invoke arguments: per argument, u32 BE length + encoded bytes, in one final allocation. */
+export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
+  const count = args.length;
+  const parts = new Array<Buffer>(count);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const part = transcode.encode(args[i]);
+    if (!(part instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof part} for argument ${i}, expected a Buffer`);
+    if (part.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${part.length} bytes, more than ${U32_MAX}`);
+    parts[i] = part;
+    total += 4 + part.length;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    const part = parts[i]!;
+    buf.writeUInt32BE(part.length, pos);
+    buf.set(part, pos + 4);
+    pos += 4 + part.length;
+  }
+  return buf;
+}
+
+/** Unpacks exactly `count` arguments; CodecError when the lengths do not add up to the buffer. */
+export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): unknown[] {
+  if (!Number.isSafeInteger(count) || count < 0) throw new CodecError(`invalid argument count ${String(count)}`);
+  const n = buf.length;
+  if (count * 4 > n) throw new CodecError(`expected ${count} arguments but the buffer holds only ${n} bytes`);
+  const out = new Array<unknown>(count);
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    if (n - pos < 4) throw new CodecError(`argument ${i} of ${count}: length prefix truncated at byte ${pos} of ${n}`);
+    const len = buf.readUInt32BE(pos);
+    pos += 4;
+    if (len > n - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${n - pos} bytes left`);
+    out[i] = transcode.decode(buf.subarray(pos, pos + len));
+    pos += len;
+  }
+  if (pos !== n) throw new CodecError(`${n - pos} trailing bytes after ${count} arguments`);
+  return out;
+}

@@ -1,0 +1,229 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { ConnectionClosedError, ProtocolError, ResponseTimeoutError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { debugFor } from '../logger.js';
+import { FrameDecoder } from '../protocol/decoder.js';
+import { encodeFrame, type ConnObject, type Frame } from '../protocol/frame.js';
+
+const debug = debugFor('connection');
+
+// Request ids are per connection and stay below 2^53 as the wire format requires.
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+export interface ConnectionOptions {
+  socket: Socket;
+  maxFrameSize: number;
+  logger: Logger;
+  /** Who this connection belongs to, for log lines: e.g. "leader:MyClient" or "follower:MyClient". */
+  label: string;
+}
+
+interface Pending {
+  resolve(frame: Frame): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+  what: string;
+}
+
+/**
+ * One socket speaking the leaderlink frame protocol: it decodes incoming bytes into frames,
+ * matches responses to the calls waiting for them, times calls out, and batches writes made in
+ * the same tick into one syscall (cork until the next tick). It never throws out of a socket
+ * handler: bad bytes close this connection with a logged ProtocolError.
+ *
+ * Events: 'request' (frame) for every request frame the peer sends; 'close' (error | undefined)
+ * once, when the socket is gone; at that moment every call in flight has been rejected.
+ */
+export class Connection extends EventEmitter {
+  readonly socket: Socket;
+  /** Time of the last frame received, for heartbeat checks. */
+  lastActive = Date.now();
+  /** Free-form facts about the peer (pid, registered channel...), set by the roles. */
+  readonly peer: { pid?: number; channel?: string; since: number } = { since: Date.now() };
+  readonly #logger: Logger;
+  readonly #label: string;
+  readonly #decoder: FrameDecoder;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #corked = false;
+  #closed = false;
+  #closeError: Error | undefined;
+
+  constructor(opts: ConnectionOptions) {
+    super();
+    this.socket = opts.socket;
+    this.#logger = opts.logger;
+    this.#label = opts.label;
+    this.#decoder = new FrameDecoder({ maxFrameSize: opts.maxFrameSize });
+    this.socket.setNoDelay(true);
+    this.socket.on('data', this.#onData);
+    this.socket.on('error', this.#onError);
+    this.socket.on('close', this.#onClose);
+    // A peer that half-closes will send nothing more: treat it as gone.
+    this.socket.on('end', () => this.close());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Calls waiting for a response. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Bytes accepted for writing but not yet handed to the kernel. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  get label(): string {
+    return this.#label;
+  }
+
+  /** Sends a request and resolves with the peer's response frame; rejects on timeout or close. */
+  request(conn: ConnObject, app: Buffer | null, timeout: number): Promise<Frame> {
+    return new Promise<Frame>((resolve, reject) => {
+      if (this.#closed) {
+        reject(this.#closedError(conn.type));
+        return;
+      }
+      const id = this.#allocId();
+      const pending: Pending = { resolve, reject, timer: undefined, what: describeCall(conn) };
+      if (timeout > 0) {
+        pending.timer = setTimeout(() => {
+          this.#pending.delete(id);
+          reject(new ResponseTimeoutError(`[${this.#label}] ${pending.what} got no response within ${timeout}ms (responseTimeout)`));
+        }, timeout);
+      }
+      this.#pending.set(id, pending);
+      this.#write(encodeFrame({ isResponse: false, id, timeout, conn, app }));
+    });
+  }
+
+  /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
+  notify(conn: ConnObject, app: Buffer | null = null): void {
+    if (this.#closed) return;
+    this.#write(encodeFrame({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
+  }
+
+  /** Answers the request with this id. */
+  respond(id: number, conn: ConnObject, app: Buffer | null = null): void {
+    if (this.#closed) return;
+    this.#write(encodeFrame({ isResponse: true, id, timeout: 0, conn, app }));
+  }
+
+  /** Sends already-encoded frame bytes (used to fan one encoded push out to many peers). */
+  writeRaw(frame: Buffer): void {
+    if (this.#closed) return;
+    this.#write(frame);
+  }
+
+  /**
+   * Closes the socket at once. Calls in flight are rejected with ConnectionClosedError.
+   * With `flush` the bytes already written are sent first (used to deliver a last error answer).
+   */
+  close(err?: Error, flush = false): void {
+    if (this.#closed) return;
+    this.#closeError = err;
+    if (flush) {
+      this.#uncork();
+      this.socket.end();
+      // Do not wait for a peer that never reads.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    } else {
+      this.socket.destroy();
+    }
+    this.#finish();
+  }
+
+  #allocId(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= MAX_ID ? 1 : id + 1;
+    return id;
+  }
+
+  #write(buf: Buffer): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    this.socket.write(buf);
+  }
+
+  #uncork = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.socket.uncork();
+  };
+
+  #onData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    this.lastActive = Date.now();
+    try {
+      this.#decoder.push(chunk, this.#onFrame);
+    } catch (err) {
+      const error = err instanceof ProtocolError ? err : new ProtocolError(`frame handling failed: ${(err as Error)?.message}`, { cause: err });
+      this.#logger.warn('[leaderlink] %s: protocol error from peer %s (pid %s), closing that connection: %s',
+        this.#label, this.#peerAddress(), this.peer.pid ?? '?', error.message);
+      this.close(error);
+    }
+  };
+
+  #onFrame = (frame: Frame): void => {
+    if (!frame.isResponse) {
+      this.emit('request', frame);
+      return;
+    }
+    const pending = this.#pending.get(frame.id);
+    if (!pending) {
+      debug('%s: response %d matches no call (timed out?)', this.#label, frame.id);
+      return;
+    }
+    this.#pending.delete(frame.id);
+    if (pending.timer) clearTimeout(pending.timer);
+    pending.resolve(frame);
+  };
+
+  #onError = (err: Error): void => {
+    debug('%s: socket error %s', this.#label, err.message);
+    if (!this.#closeError) this.#closeError = err;
+  };
+
+  #onClose = (): void => {
+    this.#finish();
+  };
+
+  // Runs once, whether close() or the socket ended the connection first.
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#closed = true;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) {
+      if (p.timer) clearTimeout(p.timer);
+      p.reject(this.#closedError(p.what));
+    }
+    this.emit('close', this.#closeError);
+  }
+
+  #finished = false;
+
+  #closedError(what: string): ConnectionClosedError {
+    const reason = this.#closeError ? `: ${this.#closeError.message}` : '';
+    return new ConnectionClosedError(`[${this.#label}] connection to ${this.#peerAddress()} closed while ${what} was in flight${reason}`,
+      this.#closeError ? { cause: this.#closeError } : undefined);
+  }
+
+  #peerAddress(): string {
+    const s = this.socket;
+    return s.remotePort ? `${s.remoteAddress}:${s.remotePort}` : 'peer';
+  }
+}
+
+function describeCall(conn: ConnObject): string {
+  return conn.type === 'invoke' && typeof conn.method === 'string' ? `invoke ${conn.method}()` : conn.type;
+}

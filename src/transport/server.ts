@@ -1,0 +1,220 @@
+import net from 'node:net';
+import { ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { debugFor } from '../logger.js';
+import type { Frame } from '../protocol/frame.js';
+import { Connection } from './connection.js';
+
+const debug = debugFor('server');
+
+/** What a channel (one client name) does with a follower that registered to it. */
+export interface ChannelHandler {
+  /** Takes over the connection; `register` is its register_channel frame, still to be answered. */
+  accept(connection: Connection, register: Frame): void;
+}
+
+export interface PortServerOptions {
+  maxFrameSize: number;
+  logger: Logger;
+}
+
+// A connection that has not registered within this time is closed (it is not a follower).
+const REGISTER_DEADLINE_MS = 10_000;
+
+/**
+ * The loopback TCP server of the leader process. One per port per process, shared by every
+ * channel (client name) this process leads on that port. It reads each new connection's first
+ * frame, register_channel { channelName }, and hands the connection to that channel's handler.
+ * A follower may register before the channel exists here (this process won the port for another
+ * client and has not created this one yet): it is parked until the channel appears or the
+ * follower's own deadline (the frame's timeout) passes.
+ */
+export class PortServer {
+  readonly port: number;
+  readonly #server: net.Server;
+  readonly #opts: PortServerOptions;
+  readonly #channels = new Map<string, ChannelHandler>();
+  readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; timer: NodeJS.Timeout }>>();
+  readonly #unregistered = new Set<Connection>();
+  #closing: Promise<void> | undefined;
+  #onUnexpectedClose: Set<(err?: Error) => void> = new Set();
+
+  private constructor(server: net.Server, port: number, opts: PortServerOptions) {
+    this.#server = server;
+    this.port = port;
+    this.#opts = opts;
+    server.on('connection', (socket) => this.#onSocket(socket));
+    server.on('error', (err) => {
+      opts.logger.error('[leaderlink] server on port %d failed: %s', port, err.message);
+      this.#shutdown(err);
+    });
+  }
+
+  /**
+   * Competes for the port. Resolves with this process's server for that port (new or already
+   * held here), or null when another process holds it. Other listen errors reject.
+   */
+  static claim(port: number, opts: PortServerOptions): Promise<PortServer | null> {
+    const held = servers.get(port);
+    if (held) return held.then((s) => (s && !s.#closing ? s : PortServer.#listen(port, opts)));
+    return PortServer.#listen(port, opts);
+  }
+
+  static #listen(port: number, opts: PortServerOptions): Promise<PortServer | null> {
+    const attempt = new Promise<PortServer | null>((resolve, reject) => {
+      const server = net.createServer();
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.removeListener('listening', onListening);
+        if (err.code === 'EADDRINUSE') resolve(null);
+        else reject(err);
+      };
+      const onListening = (): void => {
+        server.removeListener('error', onError);
+        resolve(new PortServer(server, port, opts));
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      // exclusive: never share the handle with cluster workers; the port is the election.
+      server.listen({ host: '127.0.0.1', port, exclusive: true });
+    });
+    const entry = attempt.then((s) => s, () => null);
+    servers.set(port, entry);
+    void entry.then((s) => {
+      if (!s && servers.get(port) === entry) servers.delete(port);
+    });
+    return attempt;
+  }
+
+  /** This process's live server on the port, if it holds it. */
+  static async held(port: number): Promise<PortServer | undefined> {
+    const s = await servers.get(port);
+    return s && !s.#closing ? s : undefined;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  hasChannel(name: string): boolean {
+    return this.#channels.has(name);
+  }
+
+  get channelNames(): string[] {
+    return [...this.#channels.keys()];
+  }
+
+  /** Claims a channel for a leader of this process. False when another client here leads it. */
+  addChannel(name: string, handler: ChannelHandler): boolean {
+    if (this.#closing || this.#channels.has(name)) return false;
+    this.#channels.set(name, handler);
+    debug('port %d: channel %s added', this.port, name);
+    const parked = this.#parked.get(name);
+    if (parked) {
+      this.#parked.delete(name);
+      for (const p of parked) {
+        clearTimeout(p.timer);
+        if (!p.connection.closed) handler.accept(p.connection, p.frame);
+      }
+    }
+    return true;
+  }
+
+  /** Called when the server dies under a channel (not by removeChannel). */
+  onUnexpectedClose(fn: (err?: Error) => void): () => void {
+    this.#onUnexpectedClose.add(fn);
+    return () => this.#onUnexpectedClose.delete(fn);
+  }
+
+  /** Releases a channel; the port is released when the last channel is gone. */
+  async removeChannel(name: string): Promise<void> {
+    if (!this.#channels.delete(name)) return;
+    debug('port %d: channel %s removed, %d left', this.port, name, this.#channels.size);
+    if (this.#channels.size === 0) await this.#shutdown();
+  }
+
+  /** Closes the server if no channel uses it (a leader that failed to start must not keep the port). */
+  async releaseIfUnused(): Promise<void> {
+    if (this.#channels.size === 0) await this.#shutdown();
+  }
+
+  #shutdown(err?: Error): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const unexpected = this.#channels.size > 0;
+    this.#channels.clear();
+    if (servers.get(this.port)) servers.delete(this.port);
+    for (const set of this.#parked.values()) for (const p of set) { clearTimeout(p.timer); p.connection.close(); }
+    this.#parked.clear();
+    for (const c of this.#unregistered) c.close();
+    this.#unregistered.clear();
+    this.#closing = new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+    });
+    if (unexpected) for (const fn of this.#onUnexpectedClose) fn(err);
+    this.#onUnexpectedClose.clear();
+    return this.#closing;
+  }
+
+  #onSocket(socket: net.Socket): void {
+    const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, logger: this.#opts.logger, label: `server:${this.port}` });
+    this.#unregistered.add(connection);
+    const deadline = setTimeout(() => {
+      this.#opts.logger.warn('[leaderlink] port %d: connection from %s:%s sent no register_channel within %dms, closing it',
+        this.port, socket.remoteAddress, socket.remotePort, REGISTER_DEADLINE_MS);
+      connection.close(new ProtocolError('no register_channel in time'));
+    }, REGISTER_DEADLINE_MS);
+    deadline.unref();
+    const onRequest = (frame: Frame): void => {
+      connection.removeListener('request', onRequest);
+      clearTimeout(deadline);
+      this.#unregistered.delete(connection);
+      this.#route(connection, frame);
+    };
+    connection.on('request', onRequest);
+    connection.once('close', () => {
+      clearTimeout(deadline);
+      this.#unregistered.delete(connection);
+    });
+  }
+
+  #route(connection: Connection, frame: Frame): void {
+    const { type, channelName, pid } = frame.conn;
+    if (type !== 'register_channel' || typeof channelName !== 'string' || channelName.length === 0) {
+      this.#opts.logger.warn('[leaderlink] port %d: first frame of a connection must be register_channel, got %s; closing it', this.port, String(type));
+      connection.close(new ProtocolError('first frame must be register_channel'));
+      return;
+    }
+    connection.peer.channel = channelName;
+    if (typeof pid === 'number') connection.peer.pid = pid;
+    const handler = this.#channels.get(channelName);
+    if (handler) {
+      handler.accept(connection, frame);
+      return;
+    }
+    // Park until a client of that name is created in this process, or the follower gives up.
+    // Answer a little before the follower's own deadline so it gets the real reason.
+    const wait = frame.timeout > 0 ? Math.max(1, Math.floor(frame.timeout * 0.9)) : REGISTER_DEADLINE_MS;
+    let set = this.#parked.get(channelName);
+    if (!set) this.#parked.set(channelName, (set = new Set()));
+    const entry = {
+      connection,
+      frame,
+      timer: setTimeout(() => {
+        set.delete(entry);
+        if (set.size === 0 && this.#parked.get(channelName) === set) this.#parked.delete(channelName);
+        const err = new ChannelNotFoundError(`[leaderlink] the leader on port ${this.port} (pid ${process.pid}) has no client named "${channelName}" after ${wait}ms; only: ${this.channelNames.join(', ') || 'none'}`);
+        connection.respond(frame.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
+        connection.close(err, true);
+      }, wait),
+    };
+    entry.timer.unref();
+    set.add(entry);
+    connection.once('close', () => {
+      clearTimeout(entry.timer);
+      set.delete(entry);
+    });
+  }
+}
+
+// This process's servers by port (a promise while listen() is in progress, so that two clients
+// created in the same tick share one attempt). Module scope, never `global`.
+const servers = new Map<number, Promise<PortServer | null>>();

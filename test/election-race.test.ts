@@ -1,0 +1,35 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort, WorkerPool } from './helpers/workers.js';
+
+// Two processes create a client on a fresh port at the same wall-clock millisecond, hundreds of
+// times. Every round must end with exactly one leader and one follower (never two followers of
+// nobody, never two leaders), whatever the kernel does with two simultaneous listens.
+const ROUNDS = Number(process.env.LEADERLINK_RACE_ROUNDS ?? 200);
+const pool = new WorkerPool();
+
+afterAll(async () => {
+  await pool.killAll();
+});
+
+interface Created { pid: number; isLeader: boolean; role: string }
+
+describe('election race', () => {
+  it(`ends with exactly one leader in each of ${ROUNDS} simultaneous starts`, async () => {
+    const [a, b] = pool.spawn(2);
+    await Promise.all([a!, b!].map((w) => w.waitEvent((e) => e.event === 'started', 10_000, 'start')));
+    const bad: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const port = await freePort();
+      const at = Date.now() + 15;
+      const options = { port, name: 'Race', connectTimeout: 5000, maxWaitTime: 5000 };
+      const [ra, rb] = await Promise.all([a!.call<Created>('createAt', { at, options }), b!.call<Created>('createAt', { at, options })]);
+      const leaders = [ra, rb].filter((r) => r.isLeader).length;
+      if (leaders !== 1) bad.push(`round ${round}: ${leaders} leaders (${ra.role}, ${rb.role})`);
+      // Close the follower first so that it does not take over from the closing leader.
+      const [first, second] = ra.isLeader ? [b!, a!] : [a!, b!];
+      await first.call('close');
+      await second.call('close');
+    }
+    expect(bad).toEqual([]);
+  }, 240_000);
+});

@@ -1,0 +1,346 @@
+import net from 'node:net';
+import { once } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ChannelNotFoundError, ConnectionClosedError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
+  PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
+} from '../src/index.js';
+import { FrameDecoder } from '../src/protocol/decoder.js';
+import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { defaultTranscode, packArgs } from '../src/transcode.js';
+import { stats, TestClient } from './helpers/test-client.js';
+import { freePort } from './helpers/workers.js';
+import { waitFor } from './helpers/wait.js';
+
+// Leader and followers in one process, over real loopback sockets: a second client of the same
+// name in the process that leads becomes a follower of its own process, as in cluster-client.
+
+const clients: ClusterClient[] = [];
+const sockets: net.Socket[] = [];
+const servers: net.Server[] = [];
+let port: number;
+
+function make(opts: ClusterOptions = {}, ...args: ConstructorParameters<typeof TestClient>) {
+  const c = cluster(TestClient, { port, name: 'T', ...opts })
+    .delegate('syncAdd').delegate('callbackStyle').delegate('echo', 'invoke').create(...args);
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+beforeEach(async () => {
+  port = await freePort();
+  stats.reset();
+  TestClient.instances.length = 0;
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+/** A raw peer speaking frames, to act as a hostile or minimal follower. */
+async function rawPeer(): Promise<{ socket: net.Socket; frames: Frame[]; send(f: Parameters<typeof encodeFrame>[0]): void; closed: Promise<unknown> }> {
+  const socket = net.connect(port, '127.0.0.1');
+  sockets.push(socket);
+  await once(socket, 'connect');
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  socket.on('data', (chunk) => decoder.push(chunk, (f) => frames.push(f)));
+  socket.on('error', () => undefined);
+  const closed = once(socket, 'close');
+  return { socket, frames, send: (f) => socket.write(encodeFrame(f)), closed };
+}
+
+async function register(peer: Awaited<ReturnType<typeof rawPeer>>, channelName = 'T'): Promise<void> {
+  peer.send({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName } });
+  await waitFor(() => peer.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'register answer' });
+}
+
+describe('leader and follower over loopback', () => {
+  it('first client leads, the second follows, and every method style works across the socket', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(leader.isClusterClientLeader).toBe(true);
+    expect(leader.role).toBe('leader');
+    expect(follower.isClusterClientLeader).toBe(false);
+    expect(follower.role).toBe('follower');
+    expect(stats.constructed).toBe(1);
+    expect(await follower.echo({ a: 1, d: new Date(5), b: Buffer.from('hi'), u: undefined })).toStrictEqual({ a: 1, d: new Date(5), b: Buffer.from('hi'), u: undefined });
+    expect(await follower.syncAdd(2, 3)).toBe(5);
+    expect(await follower.callbackStyle(4, 5)).toBe(9);
+    expect(await follower.genEcho('g')).toBe('g');
+    const err = await follower.fail('nope').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({ message: 'nope', code: 'E_TEST', detail: 'extra' });
+  });
+
+  it('carries large payloads (4 MiB string, 2 MiB Buffer)', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    const big = 'x'.repeat(4 * 1024 * 1024);
+    const buf = Buffer.alloc(2 * 1024 * 1024, 7);
+    expect(await follower.echo(big)).toBe(big);
+    expect((await follower.echo(buf) as Buffer).equals(buf)).toBe(true);
+  });
+
+  it('a custom transcode is used on the wire', async () => {
+    let encoded = 0;
+    const transcode = {
+      encode: (v: unknown) => {
+        encoded++;
+        return Buffer.from(JSON.stringify(v === undefined ? null : v));
+      },
+      decode: (b: Buffer) => JSON.parse(b.toString()) as unknown,
+    };
+    const leader = make({ transcode });
+    await leader.ready();
+    const follower = make({ transcode });
+    expect(await follower.echo({ x: [1, 2] })).toEqual({ x: [1, 2] });
+    expect(encoded).toBeGreaterThanOrEqual(2);
+  });
+
+  it('times out a slow call with ResponseTimeoutError; the leader reports the late result', async () => {
+    const leader = make();
+    await leader.ready();
+    const lateError = new Promise((resolve) => leader.on('error', (e: Error) => e.name === 'LeaderlinkLeaderTimeoutError' && resolve(e)));
+    const follower = make({ responseTimeout: 200 });
+    const started = Date.now();
+    const err = await follower.slow(600).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResponseTimeoutError);
+    expect(err).toMatchObject({ code: 'LEADERLINK_RESPONSE_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await lateError).toMatchObject({ code: 'LEADERLINK_LEADER_TIMEOUT' });
+  });
+
+  it('refuses methods the channel did not delegate; the real client never sees them', async () => {
+    const leader = make();
+    await leader.ready();
+    const peer = await rawPeer();
+    await register(peer);
+    for (const [i, method] of ['_secret', 'constructor', 'toString', 'push', '__proto__', 42].entries()) {
+      peer.send({ isResponse: false, id: 10 + i, timeout: 5000, conn: { type: 'invoke', method, argLength: 0, oneway: false } });
+    }
+    await waitFor(() => peer.frames.filter((f) => f.conn.type === 'invoke_result').length === 6, { message: 'six refusals' });
+    for (const f of peer.frames.filter((x) => x.conn.type === 'invoke_result')) {
+      expect(f.conn.success).toBe(false);
+      expect(defaultTranscode.decode(f.app)).toMatchObject({ name: new MethodNotAllowedError('x').name, code: 'LEADERLINK_METHOD_NOT_ALLOWED' });
+    }
+    expect(stats.secretCalls).toBe(0);
+    // The same connection still works for a delegated method.
+    peer.send({ isResponse: false, id: 99, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['ok'], defaultTranscode) });
+    await waitFor(() => peer.frames.some((f) => f.id === 99), { message: 'echo answer' });
+    expect(defaultTranscode.decode(peer.frames.find((f) => f.id === 99)!.app)).toBe('ok');
+  });
+
+  it('closes only the connection that sent bad bytes, with a logged protocol error', async () => {
+    const warnings: string[] = [];
+    const logger = { info() {}, warn: (...a: unknown[]) => void warnings.push(a.map(String).join(' ')), error() {} };
+    const leader = make({ logger });
+    await leader.ready();
+    const follower = make({ logger });
+    await follower.ready();
+    const peer = await rawPeer();
+    peer.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await peer.closed;
+    await waitFor(() => warnings.some((w) => /protocol error/.test(w)), { message: 'protocol warning' });
+    expect(await follower.echo('still fine')).toBe('still fine');
+  });
+
+  it('fans subscriptions out: one upstream subscribe per key, late subscribers get the last value, unSubscribe ends it', async () => {
+    const leader = make();
+    await leader.ready();
+    const f1 = make();
+    const f2 = make();
+    await Promise.all([f1.ready(), f2.ready()]);
+    const got: Record<string, unknown[]> = { l: [], a: [], a2: [], b: [] };
+    leader.subscribe({ dataId: 'k' }, (v: unknown) => got.l.push(v));
+    const a = (v: unknown): void => void got.a.push(v);
+    const a2 = (v: unknown): void => void got.a2.push(v);
+    f1.subscribe({ dataId: 'k' }, a);
+    f1.subscribe({ dataId: 'k' }, a2);
+    f2.subscribe({ dataId: 'k' }, (v: unknown) => got.b.push(v));
+    const real = TestClient.instances[0]!;
+    await waitFor(() => (real.listenersByKey.get('k')?.size ?? 0) === 1 && hubSubscribers(leader) >= 3, { message: 'subscriptions at the leader' });
+    expect(stats.upstreamSubscribes).toBe(1);
+    real.push('k', { v: 1 });
+    await waitFor(() => got.l.length === 1 && got.a.length === 1 && got.a2.length === 1 && got.b.length === 1, { message: 'first push everywhere' });
+    // Late subscriber in another follower gets the cached value at once.
+    const f3 = make();
+    const late = await new Promise((resolve) => f3.subscribe({ dataId: 'k' }, resolve));
+    expect(late).toEqual({ v: 1 });
+    f1.unSubscribe({ dataId: 'k' }, a);
+    real.push('k', { v: 2 });
+    await waitFor(() => got.a2.length === 2 && got.b.length === 2, { message: 'second push' });
+    expect(got.a).toEqual([{ v: 1 }]);
+    // When every subscriber anywhere is gone, the leader unsubscribes upstream.
+    f1.unSubscribe({ dataId: 'k' });
+    f2.unSubscribe({ dataId: 'k' });
+    f3.unSubscribe({ dataId: 'k' });
+    leader.unSubscribe({ dataId: 'k' });
+    await waitFor(() => stats.upstreamUnSubscribes === 1, { message: 'upstream unSubscribe' });
+  });
+
+  it('isBroadcast false gives each value to exactly one subscriber', async () => {
+    const leader = make({ isBroadcast: false });
+    await leader.ready();
+    const followers = [make({ isBroadcast: false }), make({ isBroadcast: false }), make({ isBroadcast: false })];
+    const counts = [0, 0, 0];
+    followers.forEach((f, i) => f.subscribe({ dataId: 'q' }, () => counts[i]!++));
+    await Promise.all(followers.map((f) => f.ready()));
+    await waitFor(() => hubSubscribers(leader) === 3, { message: 'three subscribers' });
+    const real = TestClient.instances[0]!;
+    for (let i = 0; i < 60; i++) real.push('q', i);
+    await waitFor(() => counts.reduce((a, b) => a + b, 0) === 60, { message: '60 deliveries' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(60);
+    expect(counts.filter((c) => c > 0).length).toBeGreaterThan(1);
+  });
+
+  it('emits SubscribeTimeoutError when a subscription gets no data in subscribeTimeout', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make({ subscribeTimeout: 100 });
+    await follower.ready();
+    const err = new Promise((resolve) => follower.on('error', (e: Error) => e instanceof SubscribeTimeoutError && resolve(e)));
+    follower.subscribe({ dataId: 'never' }, () => undefined);
+    expect(await err).toMatchObject({ code: 'LEADERLINK_SUBSCRIBE_TIMEOUT' });
+  });
+
+  it('serves several channels on one port; closing one leader keeps the port for the others', async () => {
+    const a = make({ name: 'A' });
+    const b = make({ name: 'B' });
+    await Promise.all([a.ready(), b.ready()]);
+    expect(a.isClusterClientLeader && b.isClusterClientLeader).toBe(true);
+    const fa = make({ name: 'A' });
+    const fb = make({ name: 'B' });
+    await Promise.all([fa.ready(), fb.ready()]);
+    expect(fa.role).toBe('follower');
+    expect(fb.role).toBe('follower');
+    await a.close();
+    // B still served on the same port.
+    expect(await fb.echo('b')).toBe('b');
+    await b.close();
+    // fa and fb lost their leaders and one of each became leader again on the port.
+    await Promise.all([fa.ready(), fb.ready()]);
+    expect(await fa.echo('a')).toBe('a');
+    await fa.close();
+    await fb.close();
+    // The last close released the port.
+    const probe = net.createServer();
+    servers.push(probe);
+    probe.listen(port, '127.0.0.1');
+    await once(probe, 'listening');
+  });
+
+  it('a follower registering for a channel the leader does not have fails with ChannelNotFoundError', async () => {
+    const a = make({ name: 'A' });
+    await a.ready();
+    // isLeader false: B must follow, and the leader process has no client B.
+    const b = make({ name: 'B', isLeader: false, connectTimeout: 300 });
+    const err = await b.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChannelNotFoundError);
+    expect((err as Error).message).toMatch(/no client named "B"/);
+  });
+
+  it('a follower that registers before the channel exists is served when it appears', async () => {
+    const a = make({ name: 'A' });
+    await a.ready();
+    const b = make({ name: 'B', isLeader: false });
+    await new Promise((r) => setTimeout(r, 100));
+    const lb = make({ name: 'B', isLeader: true });
+    await Promise.all([lb.ready(), b.ready()]);
+    expect(await b.echo(1)).toBe(1);
+  });
+
+  it('isLeader: true on a port held by someone else fails with PortOccupiedError', async () => {
+    const other = net.createServer();
+    servers.push(other);
+    other.listen(port, '127.0.0.1');
+    await once(other, 'listening');
+    const c = make({ isLeader: true });
+    const err = await c.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PortOccupiedError);
+    expect((err as Error).message).toContain(String(port));
+  });
+
+  it('isLeader: false fails with NoLeaderError after maxWaitTime, naming port and time', async () => {
+    const c = make({ isLeader: false, maxWaitTime: 300 });
+    const started = Date.now();
+    const err = await c.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoLeaderError);
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect((err as Error).message).toContain('300ms');
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('isLeader: false finds a leader that appears later within about 100 ms', async () => {
+    const follower = make({ isLeader: false, maxWaitTime: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const leader = make({ isLeader: true });
+    await leader.ready();
+    const leaderReadyAt = Date.now();
+    await follower.ready();
+    // The follower polls every 50 ms; allow generous slack for a loaded machine.
+    expect(Date.now() - leaderReadyAt).toBeLessThan(1000);
+    expect(follower.role).toBe('follower');
+  });
+
+  it('connectTimeout bounds registration with a port holder that never answers', async () => {
+    const mute = net.createServer((s) => {
+      s.on('error', () => undefined);
+      sockets.push(s);
+    });
+    servers.push(mute);
+    mute.listen(port, '127.0.0.1');
+    await once(mute, 'listening');
+    const c = make({ connectTimeout: 300, maxWaitTime: 300 });
+    const err = await c.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectTimeoutError);
+    expect(err).toMatchObject({ code: 'LEADERLINK_CONNECT_TIMEOUT' });
+  });
+
+  it('a leader whose real client fails ready answers registrations with that error', async () => {
+    const leader = make({}, { failReady: 'upstream down', readyDelay: 200 });
+    const follower = make({ isLeader: false });
+    const [le, fe] = await Promise.all([leader.ready().catch((e: unknown) => e), follower.ready().catch((e: unknown) => e)]);
+    expect((le as Error).message).toBe('upstream down');
+    expect((fe as Error).message).toBe('upstream down');
+  });
+
+  it('in-flight calls fail at once when the leader goes; later calls wait for the new leader', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    const inflight = follower.slow(5000).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    const closedAt = Date.now();
+    await leader.close();
+    const err = await inflight;
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err).toMatchObject({ code: 'LEADERLINK_CONNECTION_CLOSED' });
+    expect(Date.now() - closedAt).toBeLessThan(1000);
+    // The follower is alone now: it becomes the leader and serves the next call.
+    expect(await follower.echo('after')).toBe('after');
+    expect(follower.role).toBe('leader');
+  });
+
+  it('the leader drops a registered follower that stays silent for 3 heartbeats', async () => {
+    const leader = make({ heartbeatInterval: 100 });
+    await leader.ready();
+    const peer = await rawPeer();
+    await register(peer);
+    const started = Date.now();
+    await peer.closed;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+});
+
+function hubSubscribers(leader: ClusterClient): number {
+  return leader.stats().subscriptions.reduce((n, e) => n + e.subscribers, 0);
+}

@@ -1,0 +1,293 @@
+import { describe, it, expect } from 'vitest';
+import { ProtocolError } from '../src/errors.js';
+import {
+  DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, PROTOCOL_VERSION, encodeFrame,
+  type Frame, type FrameInput,
+} from '../src/protocol/index.js';
+
+function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
+  const frames: Frame[] = [];
+  for (const c of chunks) decoder.push(c, (f) => frames.push(f));
+  return frames;
+}
+
+/** Frames as plain data, app copied, for comparisons. */
+function plain(f: Frame) {
+  return { isResponse: f.isResponse, id: f.id, timeout: f.timeout, conn: f.conn, app: Buffer.from(f.app) };
+}
+
+function expected(f: FrameInput) {
+  return { isResponse: f.isResponse, id: f.id, timeout: f.timeout, conn: f.conn, app: Buffer.from(f.app ?? Buffer.alloc(0)) };
+}
+
+/** A raw header with chosen fields, for crafting invalid frames. */
+function header(fields: { version?: number; kind?: number; reserved?: number; idHi?: number; idLo?: number; timeout?: number; c: number; a: number }): Buffer {
+  const h = Buffer.alloc(HEADER_SIZE);
+  h[0] = fields.version ?? 1;
+  h[1] = fields.kind ?? 0;
+  h.writeUInt16BE(fields.reserved ?? 0, 2);
+  h.writeUInt32BE(fields.idHi ?? 0, 4);
+  h.writeUInt32BE(fields.idLo ?? 1, 8);
+  h.writeUInt32BE(fields.timeout ?? 0, 12);
+  h.writeUInt32BE(fields.c, 16);
+  h.writeUInt32BE(fields.a, 20);
+  return h;
+}
+
+function rawFrame(connJson: string, app = Buffer.alloc(0)): Buffer {
+  const c = Buffer.from(connJson, 'utf8');
+  return Buffer.concat([header({ c: c.length, a: app.length }), c, app]);
+}
+
+const samples: FrameInput[] = [
+  { isResponse: false, id: 1, timeout: 3000, conn: { type: 'invoke', method: 'getData', argLength: 2, oneway: false }, app: Buffer.from([1, 2, 3, 4]) },
+  { isResponse: true, id: 1, timeout: 0, conn: { type: 'invoke_result', success: true }, app: null },
+  { isResponse: false, id: 2 ** 53 - 1, timeout: 0xffffffff, conn: { type: 'heartbeat' } },
+  { isResponse: true, id: 2 ** 32, timeout: 5, conn: { type: 'subscribe_result', key: 'ключ-ü-🙂' }, app: Buffer.alloc(0) },
+  { isResponse: false, id: 0, timeout: 10, conn: { type: 'register_channel', channelName: 'x' }, app: Buffer.from('hello world') },
+];
+
+describe('encodeFrame', () => {
+  it('writes the 24-byte header big-endian', () => {
+    const buf = encodeFrame({ isResponse: true, id: 2 ** 40 + 7, timeout: 1234, conn: { type: 'x' }, app: Buffer.from([9, 9]) });
+    const connLen = Buffer.byteLength('{"type":"x"}');
+    expect(buf.length).toBe(HEADER_SIZE + connLen + 2);
+    expect(buf[0]).toBe(PROTOCOL_VERSION);
+    expect(buf[1]).toBe(1);
+    expect(buf.readUInt16BE(2)).toBe(0);
+    expect(buf.readUInt32BE(4)).toBe(2 ** 8);
+    expect(buf.readUInt32BE(8)).toBe(7);
+    expect(buf.readUInt32BE(12)).toBe(1234);
+    expect(buf.readUInt32BE(16)).toBe(connLen);
+    expect(buf.readUInt32BE(20)).toBe(2);
+    expect(buf.toString('utf8', 24, 24 + connLen)).toBe('{"type":"x"}');
+    expect([...buf.subarray(24 + connLen)]).toEqual([9, 9]);
+  });
+
+  it.each([
+    ['negative id', { id: -1 }],
+    ['fractional id', { id: 1.5 }],
+    ['id 2^53', { id: 2 ** 53 }],
+    ['NaN id', { id: NaN }],
+    ['string id', { id: '1' as unknown as number }],
+    ['negative timeout', { timeout: -1 }],
+    ['timeout 2^32', { timeout: 2 ** 32 }],
+    ['fractional timeout', { timeout: 0.5 }],
+    ['missing type', { conn: {} as FrameInput['conn'] }],
+    ['empty type', { conn: { type: '' } }],
+    ['type too long', { conn: { type: 'x'.repeat(65) } }],
+    ['non-JSON conn', { conn: { type: 'x', n: 1n } }],
+  ])('rejects %s with ProtocolError', (_name, patch) => {
+    const f = { isResponse: false, id: 1, timeout: 1, conn: { type: 'x' }, ...patch } as FrameInput;
+    expect(() => encodeFrame(f)).toThrow(ProtocolError);
+  });
+
+  it('error messages say what was wrong', () => {
+    expect(() => encodeFrame({ isResponse: false, id: 2 ** 53, timeout: 0, conn: { type: 'x' } })).toThrow(/id must be an integer/);
+    expect(() => encodeFrame({ isResponse: false, id: 1, timeout: 2 ** 32, conn: { type: 'x' } })).toThrow(/timeout/);
+  });
+
+  it('returns independent buffers (no shared scratch)', () => {
+    const a = encodeFrame(samples[0]!);
+    const copy = Buffer.from(a);
+    encodeFrame(samples[4]!);
+    expect(a.equals(copy)).toBe(true);
+  });
+});
+
+describe('FrameDecoder round trip', () => {
+  it('decodes request and response frames, including id 2^53-1, empty and big app', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+    const inputs = [...samples, { isResponse: true, id: 99, timeout: 1, conn: { type: 'big' }, app: big }];
+    for (const input of inputs) {
+      const frames = decodeAll(new FrameDecoder(), [encodeFrame(input)]);
+      expect(frames).toHaveLength(1);
+      const { app, ...rest } = plain(frames[0]!);
+      const { app: wantApp, ...wantRest } = expected(input);
+      expect(rest).toStrictEqual(wantRest);
+      expect(app.equals(wantApp)).toBe(true);
+      expect(frames[0]!.app).toBeInstanceOf(Buffer);
+    }
+  });
+
+  it('app is empty (length 0) when the frame carries none', () => {
+    const [f] = decodeAll(new FrameDecoder(), [encodeFrame({ isResponse: false, id: 5, timeout: 0, conn: { type: 'heartbeat' } })]);
+    expect(f!.app.length).toBe(0);
+    expect(f!.conn).toStrictEqual({ type: 'heartbeat' });
+  });
+
+  it('yields identical frames when the stream is split at every byte boundary', () => {
+    const stream = Buffer.concat(samples.map((s) => encodeFrame(s)));
+    const want = samples.map(expected);
+    for (let split = 0; split <= stream.length; split++) {
+      const decoder = new FrameDecoder();
+      const frames = decodeAll(decoder, [stream.subarray(0, split), stream.subarray(split)]);
+      expect(frames.map(plain)).toStrictEqual(want);
+      expect(decoder.bufferedBytes).toBe(0);
+    }
+  });
+
+  it('yields identical frames when split at every pair of boundaries (three chunks)', () => {
+    const stream = Buffer.concat(samples.slice(0, 3).map((s) => encodeFrame(s)));
+    const want = samples.slice(0, 3).map(expected);
+    for (let i = 0; i <= stream.length; i += 3) {
+      for (let j = i; j <= stream.length; j += 5) {
+        const frames = decodeAll(new FrameDecoder(), [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]);
+        expect(frames.map(plain)).toStrictEqual(want);
+      }
+    }
+  });
+
+  it('decodes a stream fed one byte at a time', () => {
+    const stream = Buffer.concat(samples.map((s) => encodeFrame(s)));
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    for (let i = 0; i < stream.length; i++) {
+      decoder.push(stream.subarray(i, i + 1), (f) => frames.push(f));
+      expect(decoder.bufferedBytes).toBeLessThan(stream.length);
+    }
+    expect(frames.map(plain)).toStrictEqual(samples.map(expected));
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('decodes many frames in one chunk, zero-copy', () => {
+    const inputs: FrameInput[] = [];
+    for (let i = 0; i < 1000; i++) {
+      inputs.push({ isResponse: i % 2 === 1, id: i, timeout: i * 3, conn: { type: 'invoke', method: `m${i}` }, app: Buffer.from(`payload-${i}`) });
+    }
+    const stream = Buffer.concat(inputs.map((f) => encodeFrame(f)));
+    const frames = decodeAll(new FrameDecoder(), [stream]);
+    expect(frames.map(plain)).toStrictEqual(inputs.map(expected));
+    expect(frames[10]!.app.buffer).toBe(stream.buffer);
+  });
+
+  it('reports bytes held for an incomplete frame', () => {
+    const buf = encodeFrame(samples[0]!);
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    decoder.push(buf.subarray(0, 10), (f) => frames.push(f));
+    expect(decoder.bufferedBytes).toBe(10);
+    decoder.push(buf.subarray(10, 30), (f) => frames.push(f));
+    expect(decoder.bufferedBytes).toBe(30);
+    decoder.push(buf.subarray(30), (f) => frames.push(f));
+    expect(decoder.bufferedBytes).toBe(0);
+    expect(frames).toHaveLength(1);
+  });
+
+  it('accepts a frame of exactly maxFrameSize and rejects one byte more', () => {
+    const f = encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: 'x' }, app: Buffer.alloc(1000) });
+    expect(decodeAll(new FrameDecoder({ maxFrameSize: f.length }), [f])).toHaveLength(1);
+    expect(() => decodeAll(new FrameDecoder({ maxFrameSize: f.length - 1 }), [f])).toThrow(ProtocolError);
+  });
+
+  it('keeps the bytes after a frame whose onFrame threw, and stays usable', () => {
+    const stream = Buffer.concat(samples.map((s) => encodeFrame(s)));
+    const decoder = new FrameDecoder();
+    const seen: Frame[] = [];
+    let thrown = false;
+    expect(() => decoder.push(stream, (f) => {
+      seen.push(f);
+      if (!thrown) {
+        thrown = true;
+        throw new Error('listener failed');
+      }
+    })).toThrow('listener failed');
+    decoder.push(Buffer.alloc(0), (f) => seen.push(f));
+    decoder.push(encodeFrame(samples[0]!), (f) => seen.push(f));
+    expect(seen.map(plain)).toStrictEqual([...samples, samples[0]!].map(expected));
+  });
+});
+
+describe('FrameDecoder rejects invalid input', () => {
+  const ok = '{"type":"x"}';
+  const okLen = Buffer.byteLength(ok);
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['version 2', Buffer.concat([header({ version: 2, c: okLen, a: 0 }), Buffer.from(ok)]), /version 2/],
+    ['version 0', Buffer.concat([header({ version: 0, c: okLen, a: 0 }), Buffer.from(ok)]), /version 0/],
+    ['type byte 7', Buffer.concat([header({ kind: 7, c: okLen, a: 0 }), Buffer.from(ok)]), /type byte 7/],
+    ['reserved != 0', Buffer.concat([header({ reserved: 1, c: okLen, a: 0 }), Buffer.from(ok)]), /reserved/],
+    ['id >= 2^53', Buffer.concat([header({ idHi: 0x200000, c: okLen, a: 0 }), Buffer.from(ok)]), /id/],
+    ['C = 0', header({ c: 0, a: 0 }), /connection object length 0/],
+    ['C = 1', Buffer.concat([header({ c: 1, a: 0 }), Buffer.from('{')]), /connection object length 1/],
+    ['A = 0xFFFFFFFF', header({ c: okLen, a: 0xffffffff }), /exceeds maxFrameSize/],
+    ['C = 0xFFFFFFFF', header({ c: 0xffffffff, a: 0 }), /exceeds maxFrameSize/],
+    ['C + A = 2 * 0xFFFFFFFF', header({ c: 0xffffffff, a: 0xffffffff }), /frame of 8589934614 bytes exceeds maxFrameSize 67108864/],
+    ['C + A just over the limit', header({ c: okLen, a: DEFAULT_MAX_FRAME_SIZE - HEADER_SIZE - okLen + 1 }), /exceeds maxFrameSize/],
+    ['bad JSON', rawFrame('{"type":'), /not valid JSON/],
+    ['JSON array', rawFrame('["type"]'), /must be a JSON object, got an array/],
+    ['JSON null', rawFrame('null'), /got null/],
+    ['JSON string', rawFrame('"type"'), /got string/],
+    ['JSON with no type', rawFrame('{"method":"x"}'), /type/],
+    ['JSON with numeric type', rawFrame('{"type":1}'), /type/],
+    ['JSON with empty type', rawFrame('{"type":""}'), /type/],
+    ['JSON with too long type', rawFrame(JSON.stringify({ type: 'y'.repeat(65) })), /type/],
+    ['deep nesting', rawFrame('['.repeat(100000)), /JSON/],
+    ['deep nesting, closed', rawFrame('['.repeat(100000) + ']'.repeat(100000)), /JSON/],
+    ['non-JSON text', rawFrame('\u00ff\u00fe'), /JSON/],
+  ];
+
+  it.each(cases)('%s -> ProtocolError, decoder poisoned', (_name, bytes, message) => {
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    let first: unknown;
+    try {
+      decoder.push(bytes, (f) => frames.push(f));
+    } catch (err) {
+      first = err;
+    }
+    expect(first).toBeInstanceOf(ProtocolError);
+    expect((first as Error).message).toMatch(message);
+    expect((first as ProtocolError).code).toBe('LEADERLINK_PROTOCOL');
+    expect(frames).toHaveLength(0);
+    expect(decoder.bufferedBytes).toBeLessThan(HEADER_SIZE);
+    // poisoned: every later push throws the same error, even with valid bytes
+    let second: unknown;
+    try {
+      decoder.push(encodeFrame(samples[0]!), (f) => frames.push(f));
+    } catch (err) {
+      second = err;
+    }
+    expect(second).toBe(first);
+    expect(frames).toHaveLength(0);
+  });
+
+  it('rejects the same cases when they arrive byte by byte', () => {
+    for (const [, bytes] of cases) {
+      const decoder = new FrameDecoder();
+      let err: unknown;
+      try {
+        for (let i = 0; i < bytes.length; i++) decoder.push(bytes.subarray(i, i + 1), () => {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ProtocolError);
+      expect(decoder.bufferedBytes).toBeLessThan(HEADER_SIZE);
+    }
+  });
+
+  it('rejects a huge header as soon as it is seen, before any body, after a valid frame', () => {
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    const good = encodeFrame(samples[0]!);
+    const bad = header({ c: 100, a: 0xffffffff });
+    const stream = Buffer.concat([good, bad, Buffer.alloc(1000)]);
+    expect(() => decoder.push(stream, (f) => frames.push(f))).toThrow(/exceeds maxFrameSize/);
+    expect(frames).toHaveLength(1);
+    expect(decoder.bufferedBytes).toBe(0);
+    expect(() => decoder.push(Buffer.alloc(1 << 20), () => {})).toThrow(ProtocolError);
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('bufferedBytes stays bounded by the announced (allowed) frame size', () => {
+    const decoder = new FrameDecoder({ maxFrameSize: 4096 });
+    decoder.push(header({ c: 2, a: 4096 - HEADER_SIZE - 2 }), () => {});
+    for (let i = 0; i < 40; i++) decoder.push(Buffer.alloc(100, 0x20), () => {});
+    expect(decoder.bufferedBytes).toBe(HEADER_SIZE + 4000);
+  });
+
+  it('respects a custom maxFrameSize', () => {
+    const decoder = new FrameDecoder({ maxFrameSize: 1024 });
+    expect(() => decoder.push(header({ c: 12, a: 1000 }), () => {})).toThrow('frame of 1036 bytes exceeds maxFrameSize 1024');
+  });
+});

@@ -1,0 +1,89 @@
+// Compile-time proof of the typed API: `npm run lint` type-checks this file. Every
+// `@ts-expect-error` line must fail to compile, or tsc reports the directive as unused.
+import { EventEmitter } from 'node:events';
+import { APIClientBase, cluster, close, type ClusterClient } from '../../src/index.js';
+
+interface Item { id: string; n: number }
+
+class RegistryClient extends EventEmitter {
+  constructor(readonly opts: { port: number }) {
+    super();
+  }
+  async getData(id: string, full?: boolean): Promise<Item> {
+    return { id, n: full ? 1 : 0 };
+  }
+  async count(): Promise<number> {
+    return 1;
+  }
+  subscribe(reg: { dataId: string }, listener: (items: Item[]) => void): void {
+    void reg;
+    void listener;
+  }
+  unSubscribe(reg: { dataId: string }, listener?: (items: Item[]) => void): void {
+    void reg;
+    void listener;
+  }
+  publish(reg: { dataId: string; publishData: string }): void {
+    void reg;
+  }
+  syncAdd(a: number, b: number): number {
+    return a + b;
+  }
+  _private(): string {
+    return 'x';
+  }
+}
+
+const client = cluster(RegistryClient, { port: 7777 })
+  .delegate('getData')
+  .delegate('syncAdd', 'invoke')
+  .delegate('publish', 'publish')
+  .override('extra', 42)
+  .create({ port: 1 });
+
+// Delegated methods keep their parameters and return a Promise of the awaited result.
+export async function typed(c: typeof client): Promise<void> {
+  const item: Item = await c.getData('a');
+  const item2: Item = await c.getData('a', true);
+  const sum: number = await c.syncAdd(1, 2);
+  const n: number = await c.count(); // auto-generated (async method)
+  c.subscribe({ dataId: 'x' }, (items) => items.map((i) => i.id));
+  c.unSubscribe({ dataId: 'x' });
+  c.publish({ dataId: 'x', publishData: 'y' });
+  const extra: number = c.extra;
+  const isLeader: boolean = c.isClusterClientLeader;
+  await c.ready();
+  await c.close();
+  await close(c);
+  void [item, item2, sum, n, extra, isLeader];
+
+  // @ts-expect-error wrong argument type
+  await c.getData(1);
+  // @ts-expect-error a delegated method returns a promise, not the value
+  const wrong: Item = c.getData('a');
+  // @ts-expect-error subscribe listener gets Item[]
+  c.subscribe({ dataId: 'x' }, (items: string) => items);
+  // @ts-expect-error _private is never auto-delegated
+  c._private();
+  void wrong;
+}
+
+// @ts-expect-error typo in a delegate name is a compile error
+cluster(RegistryClient).delegate('getDtaa');
+// @ts-expect-error unknown delegate target
+cluster(RegistryClient).delegate('getData', 'invokeLater');
+// @ts-expect-error constructor arguments are checked
+cluster(RegistryClient).create({ port: 'x' });
+
+class MyAPI extends APIClientBase {
+  override get DataClient() {
+    return RegistryClient;
+  }
+  override get delegates() {
+    return { getData: 'invoke' as const };
+  }
+  async get(id: string): Promise<Item> {
+    return (this._client as unknown as typeof client).getData(id);
+  }
+}
+export const api: ClusterClient | MyAPI = new MyAPI({ port: 1 });

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Multi-process tests fork real processes; a loaded 2-core machine needs generous limits.
+    testTimeout: 60_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    // Files run one at a time: several of them compete for real loopback ports and CPU.
+    fileParallelism: false,
+  },
+});
