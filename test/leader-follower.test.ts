@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ChannelNotFoundError, ConnectionClosedError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
   PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
@@ -338,6 +338,80 @@ describe('leader and follower over loopback', () => {
     const started = Date.now();
     await peer.closed;
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('invokeOneway crosses the socket without an answer; its failure is an error event on the leader', async () => {
+    const leader = cluster(TestClient, { port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
+    clients.push(leader);
+    const leaderError = new Promise((resolve) => leader.on('error', resolve));
+    await leader.ready();
+    const follower = cluster(TestClient, { port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
+    clients.push(follower);
+    follower.on('error', () => undefined);
+    await follower.ready();
+    expect(follower.fail('oneway boom')).toBeUndefined();
+    expect(await leaderError).toMatchObject({ message: 'oneway boom', code: 'E_TEST' });
+  });
+
+  it('subscribe and publish made before ready are buffered and applied once ready', async () => {
+    const leader = make({}, { readyDelay: 100 });
+    const got: unknown[] = [];
+    leader.subscribe({ dataId: 'early' }, (v: unknown) => got.push(v));
+    leader.publish({ dataId: 'early', publishData: 'from-leader' });
+    const follower = make();
+    follower.subscribe({ dataId: 'early' }, (v: unknown) => got.push(`f:${String(v)}`));
+    follower.publish({ dataId: 'early', publishData: 'from-follower' });
+    await Promise.all([leader.ready(), follower.ready()]);
+    await waitFor(() => got.includes('from-follower') && got.includes('f:from-follower'), { message: 'buffered publish delivered' });
+    expect(got).toContain('from-leader');
+  });
+
+  it('re-emits the real client events on the leader wrapper', async () => {
+    const leader = make();
+    await leader.ready();
+    const seen = new Promise((resolve) => leader.once('custom', resolve));
+    TestClient.instances[0]!.emit('custom', { x: 1 });
+    expect(await seen).toEqual({ x: 1 });
+  });
+
+  it.each([
+    ['an oversized frame', () => { const b = Buffer.alloc(24); b[0] = 1; b.writeUInt32BE(2, 16); b.writeUInt32BE(0xffffffff, 20); return b; }],
+    ['a bad version', () => encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: 'heartbeat' } }).fill(9, 0, 1)],
+    ['bad JSON', () => { const b = encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: 'heartbeat' } }); b.write('#', 24); return b; }],
+  ])('closes the connection that sends %s and keeps serving the others', async (_what, bytes) => {
+    const leader = make({ maxFrameSize: 1024 * 1024 });
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    const peer = await rawPeer();
+    await register(peer);
+    peer.socket.write(bytes());
+    await peer.closed;
+    expect(await follower.echo('alive')).toBe('alive');
+  });
+
+  it('a follower that sends heartbeats is kept past 3 intervals', async () => {
+    const leader = make({ heartbeatInterval: 100 });
+    await leader.ready();
+    const follower = make({ heartbeatInterval: 100 });
+    await follower.ready();
+    const lost = vi.fn();
+    follower.on('leaderLost', lost);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(lost).not.toHaveBeenCalled();
+    expect(leader.stats().followers).toHaveLength(1);
+    expect(await follower.echo('still here')).toBe('still here');
+  });
+
+  it('a follower that goes away is unsubscribed everywhere; the last one ends the upstream subscription', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    follower.subscribe({ dataId: 'gone' }, () => undefined);
+    await follower.ready();
+    await waitFor(() => hubSubscribers(leader) === 1, { message: 'follower subscribed' });
+    await follower.close();
+    await waitFor(() => stats.upstreamUnSubscribes === 1 && hubSubscribers(leader) === 0, { message: 'upstream unSubscribe after the follower left' });
   });
 });
 

@@ -42,7 +42,7 @@ export class Connection extends EventEmitter {
   /** Free-form facts about the peer (pid, registered channel...), set by the roles. */
   readonly peer: { pid?: number; channel?: string; since: number } = { since: Date.now() };
   readonly #logger: Logger;
-  readonly #label: string;
+  #label: string;
   readonly #decoder: FrameDecoder;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -78,8 +78,13 @@ export class Connection extends EventEmitter {
     return this.socket.writableLength;
   }
 
+  /** Who this connection belongs to, used in every log line about it. */
   get label(): string {
     return this.#label;
+  }
+
+  set label(value: string) {
+    this.#label = value;
   }
 
   /** Sends a request and resolves with the peer's response frame; rejects on timeout or close. */

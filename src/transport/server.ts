@@ -184,6 +184,7 @@ export class PortServer {
       return;
     }
     connection.peer.channel = channelName;
+    connection.label = `leader:${channelName}`;
     if (typeof pid === 'number') connection.peer.pid = pid;
     const handler = this.#channels.get(channelName);
     if (handler) {
