@@ -1,5 +1,5 @@
 import { Base } from 'sdk-base';
-import { ClientClosedError, InvalidOptionError, NoLeaderError } from './errors.js';
+import { ClientClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
 import { elect } from './election.js';
 import { forwardEvents } from './events.js';
 import { debugFor } from './logger.js';
@@ -129,8 +129,9 @@ export class ClusterClient extends Base {
 
   async [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
     if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
-    if (!this.#established) await this.#waitForLeader();
-    return this.#role!.invoke(method, args, oneway);
+    if (this.#established) return this.#role!.invoke(method, args, oneway);
+    const timeLeft = await this.#waitForLeader(method);
+    return this.#role!.invoke(method, args, oneway, timeLeft);
   }
 
   [kClose](): Promise<void> {
@@ -232,21 +233,28 @@ export class ClusterClient extends Base {
     }
   }
 
-  /** Before the first ready: wait for it. During a re-election: wait at most connectTimeout. */
-  async #waitForLeader(): Promise<void> {
+  /**
+   * Before the first ready: wait for it, however long the start takes. During a failover: the
+   * wait for the new leader counts against the call's responseTimeout, so a call made then
+   * still settles within responseTimeout. Resolves with the time left for the call itself.
+   */
+  async #waitForLeader(method: string): Promise<number | undefined> {
     if (!this.#everReady) {
       await this.#gate.promise;
-      return;
+      return undefined;
     }
-    const wait = this.#opts.connectTimeout;
+    const budget = this.#opts.responseTimeout;
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NoLeaderError(this.#opts.port, wait, this.#opts.name)), wait);
+      timer = setTimeout(() => reject(new ResponseTimeoutError(
+        `[leaderlink:${this.#opts.name}] ${method}(): no new leader took over on port ${this.#opts.port} within ${budget}ms (responseTimeout)`)), budget);
     });
     try {
       await Promise.race([this.#gate.promise, timeout]);
     } finally {
       clearTimeout(timer);
     }
+    return Math.max(1, budget - (Date.now() - started));
   }
 }

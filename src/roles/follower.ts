@@ -146,7 +146,7 @@ export class Follower implements Role {
     this.invoke(name, [reg], true).catch(this.#onError);
   }
 
-  async invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+  async invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
     if (this.#closed) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`);
     const app = args.length === 0 ? null : packArgs(args, this.#opts.transcode);
     const conn = { type: 'invoke', method, argLength: args.length, oneway };
@@ -154,7 +154,7 @@ export class Follower implements Role {
       this.#conn.notify(conn, app);
       return undefined;
     }
-    const res = await this.#conn.request(conn, app, this.#opts.responseTimeout);
+    const res = await this.#conn.request(conn, app, timeout);
     const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     if (res.conn.success === true) return data;
     throw deserializeError(data);

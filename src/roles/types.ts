@@ -30,7 +30,8 @@ export interface Role {
   subscribe(key: string, reg: unknown, listener: Listener): void;
   unSubscribe(key: string, reg: unknown, listener?: Listener): void;
   publish(reg: unknown): void;
-  invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown>;
+  /** `timeout` overrides responseTimeout for this call (what is left of it after a failover wait). */
+  invoke(method: string, args: unknown[], oneway: boolean, timeout?: number): Promise<unknown>;
   /** Closes this role (and the real client it owns); idempotent. */
   close(): Promise<void>;
   /** Called once if the role dies without close(): follower lost its leader, server died. */
