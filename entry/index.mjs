@@ -6,6 +6,7 @@ export const {
   LeaderlinkError, InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError,
   ChannelNotFoundError, ResponseTimeoutError, ConnectionClosedError, ClientClosedError,
   MethodNotAllowedError, LeaderTimeoutError, SubscribeTimeoutError, ProtocolError, CodecError,
+  AuthenticationError, SlowConsumerError,
   serializeError, deserializeError,
 } = api;
 export default api.cluster;

@@ -204,7 +204,7 @@ export class ClusterClient extends Base {
       return true;
     }, this.#signal).then((elected) => {
       if (elected.role === 'leader') return leader!;
-      return new Follower({ options: opts, connection: elected.connection, methods: this.#methods, onError });
+      return new Follower({ options: opts, connection: elected.connection, nonce: elected.nonce, secret: elected.secret, methods: this.#methods, onError });
     });
   }
 

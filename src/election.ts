@@ -1,5 +1,7 @@
 import net from 'node:net';
-import { NoLeaderError, PortOccupiedError } from './errors.js';
+import { resolveSecret } from './auth/secret.js';
+import { ConnectTimeoutError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
+import type { Frame } from './protocol/frame.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Connection } from './transport/connection.js';
@@ -9,7 +11,8 @@ const debug = debugFor('election');
 
 export type Elected =
   | { role: 'leader'; server: PortServer }
-  | { role: 'follower'; connection: Connection };
+  /** `nonce` is the leader's hello nonce; `secret` what the follower proves it knows. */
+  | { role: 'follower'; connection: Connection; nonce: string; secret: Buffer };
 
 // How often a follower that waits for a leader (isLeader: false) knocks on the port.
 const WAIT_POLL_MS = 50;
@@ -23,7 +26,9 @@ const WAIT_POLL_MS = 50;
  */
 export async function elect(opts: ResolvedOptions, claimChannel: (server: PortServer) => boolean, signal: { aborted: boolean }): Promise<Elected> {
   const { port, name, isLeader } = opts;
-  const serverOpts = { maxFrameSize: opts.maxFrameSize, logger: opts.logger };
+  // Read (or create) the secret before competing: a bad secret file fails the client, not a socket.
+  const secret = resolveSecret(opts.secret, opts.secretDir);
+  const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, secret };
   const wait = isLeader === false ? opts.maxWaitTime : Math.max(opts.maxWaitTime, opts.connectTimeout);
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
@@ -40,14 +45,55 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
     const remaining = wait - (Date.now() - started);
     const socket = await connect(port, Math.max(1, Math.min(opts.connectTimeout, remaining)));
     if (socket) {
-      debug('%s: follower on port %d (attempt %d)', name, port, attempt);
-      return { role: 'follower', connection: new Connection({ socket, maxFrameSize: opts.maxFrameSize, logger: opts.logger, label: `follower:${name}` }) };
+      const connection = new Connection({ socket, maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, label: `follower:${name}` });
+      const nonce = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name);
+      if (nonce) {
+        debug('%s: follower on port %d (attempt %d)', name, port, attempt);
+        return { role: 'follower', connection, nonce, secret };
+      }
+      // Closed before saying hello: that leader is going away; compete again.
     }
     if (Date.now() - started >= wait) throw new NoLeaderError(port, wait, name);
     // Refused: nobody listens right now. Compete again after a short random pause, so two
     // processes that collided do not collide again in lockstep.
     await delay(isLeader === false ? WAIT_POLL_MS : 1 + Math.floor(Math.random() * 10));
   }
+}
+
+/**
+ * Waits for the leader's hello (the first half of the handshake). Null when the connection
+ * closes first; ConnectTimeoutError when the port holder stays mute (it is not a leaderlink
+ * leader, or it is frozen).
+ */
+function awaitHello(connection: Connection, timeout: number, port: number, name: string): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      done();
+      connection.close();
+      reject(new ConnectTimeoutError(`[leaderlink:${name}] the process holding 127.0.0.1:${port} sent no leaderlink hello within ${timeout}ms (connectTimeout); is it a leaderlink leader?`));
+    }, timeout);
+    const onRequest = (frame: Frame): void => {
+      const nonce = frame.conn.nonce;
+      done();
+      if (frame.conn.type === 'hello' && typeof nonce === 'string' && /^[0-9a-f]{64}$/.test(nonce)) {
+        resolve(nonce);
+      } else {
+        connection.close(new ProtocolError(`expected hello from the leader, got ${String(frame.conn.type)}`));
+        resolve(null);
+      }
+    };
+    const onClose = (): void => {
+      done();
+      resolve(null);
+    };
+    function done(): void {
+      clearTimeout(timer);
+      connection.removeListener('request', onRequest);
+      connection.removeListener('close', onClose);
+    }
+    connection.on('request', onRequest);
+    connection.once('close', onClose);
+  });
 }
 
 /** Connects to the leader's port; null when refused, reset or too slow (the caller retries). */

@@ -63,6 +63,12 @@ export class SubscribeTimeoutError extends define('LeaderlinkSubscribeTimeoutErr
 /** A peer sent bytes that are not a valid leaderlink frame; that one connection is closed. */
 export class ProtocolError extends define('LeaderlinkProtocolError', 'LEADERLINK_PROTOCOL') {}
 
+/** A peer could not prove it knows the shared secret (or the secret file is unsafe). */
+export class AuthenticationError extends define('LeaderlinkAuthenticationError', 'LEADERLINK_AUTH') {}
+
+/** A peer stopped reading and too many bytes queued up for it; it was disconnected. */
+export class SlowConsumerError extends define('LeaderlinkSlowConsumerError', 'LEADERLINK_SLOW_CONSUMER') {}
+
 /** A value could not be encoded or decoded by the transcode. */
 export class CodecError extends define('LeaderlinkCodecError', 'LEADERLINK_CODEC') {}
 

@@ -11,3 +11,6 @@ export { defaultTranscode } from './transcode.js';
 export type { Transcode } from './transcode.js';
 export type { Logger } from './logger.js';
 export * from './errors.js';
+// For leaderlink's own tests and tools (the status CLI); not a public API.
+import { loadSecretFile, resolveSecret } from './auth/secret.js';
+export const __internal = { loadSecretFile, resolveSecret };

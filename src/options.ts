@@ -39,6 +39,12 @@ export interface ClusterOptions {
   maxListeners?: number;
   /** Largest frame accepted from a peer, in bytes; larger frames close that connection. Default 64 MiB. */
   maxFrameSize?: number;
+  /** Bytes that may queue up for a peer that does not read before it is disconnected. Default 64 MiB. */
+  maxQueuedBytes?: number;
+  /** Shared secret followers prove they know (at least 16 bytes). Default: env LEADERLINK_SECRET, else a per-user secret file. */
+  secret?: string | Buffer;
+  /** Directory of the per-user secret file. Default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink. */
+  secretDir?: string;
 }
 
 /** Options after defaults and validation: what the internals use. */
@@ -60,6 +66,9 @@ export interface ResolvedOptions {
   formatKey: (reg: unknown) => string;
   maxListeners: number;
   maxFrameSize: number;
+  maxQueuedBytes: number;
+  secret: string | Buffer | undefined;
+  secretDir: string | undefined;
 }
 
 /** JSON.stringify that survives circular references (they become "[Circular]"). */
@@ -86,7 +95,7 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
 const KNOWN = new Set<string>([
   'name', 'port', 'isLeader', 'maxWaitTime', 'connectTimeout', 'responseTimeout', 'heartbeatInterval',
   'isCheckHeartbeat', 'autoGenerate', 'isBroadcast', 'subscribeTimeout', 'singleMode', 'logger',
-  'transcode', 'formatKey', 'maxListeners', 'maxFrameSize',
+  'transcode', 'formatKey', 'maxListeners', 'maxFrameSize', 'maxQueuedBytes', 'secret', 'secretDir',
 ]);
 
 // setTimeout cannot wait longer than this (about 24.8 days); longer values fire at once.
@@ -155,6 +164,17 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
   if (typeof maxFrameSize !== 'number' || !Number.isInteger(maxFrameSize) || maxFrameSize < 1024 || maxFrameSize > 2 ** 32) {
     throw new InvalidOptionError(`option maxFrameSize must be an integer number of bytes in 1024..${2 ** 32}, got ${describe(maxFrameSize)}`);
   }
+  const maxQueuedBytes = o.maxQueuedBytes ?? 64 * 1024 * 1024;
+  if (typeof maxQueuedBytes !== 'number' || !Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 1024) {
+    throw new InvalidOptionError(`option maxQueuedBytes must be an integer number of bytes >= 1024, got ${describe(maxQueuedBytes)}`);
+  }
+  const secret = o.secret;
+  if (secret !== undefined && !((typeof secret === 'string' || Buffer.isBuffer(secret)) && Buffer.byteLength(secret) >= 16)) {
+    throw new InvalidOptionError('option secret must be a string or Buffer of at least 16 bytes');
+  }
+  if (o.secretDir !== undefined && (typeof o.secretDir !== 'string' || o.secretDir.length === 0)) {
+    throw new InvalidOptionError(`option secretDir must be a non-empty path, got ${describe(o.secretDir)}`);
+  }
   return {
     name,
     port,
@@ -173,5 +193,8 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
     formatKey: (o.formatKey as ((reg: unknown) => string) | undefined) ?? defaultFormatKey,
     maxListeners,
     maxFrameSize,
+    maxQueuedBytes,
+    secret: secret as string | Buffer | undefined,
+    secretDir: o.secretDir as string | undefined,
   };
 }

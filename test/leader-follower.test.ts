@@ -5,6 +5,8 @@ import {
   ChannelNotFoundError, ConnectionClosedError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
   PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
 } from '../src/index.js';
+import { newNonce, proofOf } from '../src/auth/handshake.js';
+import { resolveSecret } from '../src/auth/secret.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, type Frame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
@@ -53,9 +55,15 @@ async function rawPeer(): Promise<{ socket: net.Socket; frames: Frame[]; send(f:
   return { socket, frames, send: (f) => socket.write(encodeFrame(f)), closed };
 }
 
+/** Does the real handshake: waits for hello, proves the per-user secret, registers. */
 async function register(peer: Awaited<ReturnType<typeof rawPeer>>, channelName = 'T'): Promise<void> {
-  peer.send({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName } });
+  await waitFor(() => peer.frames.some((f) => f.conn.type === 'hello'), { message: 'hello' });
+  const nonce = peer.frames.find((f) => f.conn.type === 'hello')!.conn.nonce as string;
+  const clientNonce = newNonce();
+  const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', channelName);
+  peer.send({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName, clientNonce, proof } });
   await waitFor(() => peer.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'register answer' });
+  expect(peer.frames.find((f) => f.conn.type === 'register_channel_res')!.conn.success).toBe(true);
 }
 
 describe('leader and follower over loopback', () => {

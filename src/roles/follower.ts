@@ -1,4 +1,5 @@
-import { ChannelNotFoundError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
+import { AuthenticationError, ChannelNotFoundError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Frame } from '../protocol/frame.js';
@@ -18,6 +19,9 @@ interface KeyState {
 export interface FollowerInit {
   options: ResolvedOptions;
   connection: Connection;
+  /** The leader's hello nonce and the shared secret, for the handshake. */
+  nonce: string;
+  secret: Buffer;
   methods: MethodTable;
   onError: (err: Error) => void;
 }
@@ -48,7 +52,7 @@ export class Follower implements Role {
     this.#onError = init.onError;
     this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
     this.#conn.once('close', (err?: Error) => this.#onClose(err));
-    this.#ready = this.#register();
+    this.#ready = this.#register(init.nonce, init.secret);
     this.#ready.catch(() => undefined);
   }
 
@@ -76,11 +80,13 @@ export class Follower implements Role {
     this.#lost = fn;
   }
 
-  async #register(): Promise<void> {
+  async #register(nonce: string, secret: Buffer): Promise<void> {
     const { name, connectTimeout } = this.#opts;
+    const clientNonce = newNonce();
+    const proof = proofOf(secret, 'follower', nonce, clientNonce, 'register_channel', name);
     let res: Frame;
     try {
-      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid }, null, connectTimeout);
+      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid, clientNonce, proof }, null, connectTimeout);
     } catch (err) {
       this.#conn.close();
       if (err instanceof ResponseTimeoutError) {
@@ -92,7 +98,13 @@ export class Follower implements Role {
       this.#conn.close();
       const remote = deserializeError(res.conn.error);
       if (remote.name === 'LeaderlinkChannelNotFoundError') throw new ChannelNotFoundError(remote.message);
+      if (remote.name === 'LeaderlinkAuthenticationError') throw new AuthenticationError(remote.message);
       throw remote;
+    }
+    // The leader proves it knows the secret too: a process that merely holds the port does not.
+    if (!proofMatches(proofOf(secret, 'leader', nonce, clientNonce, 'register_channel', name), res.conn.leaderProof)) {
+      this.#conn.close();
+      throw new AuthenticationError(`[leaderlink:${name}] the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`);
     }
     if (typeof res.conn.leaderPid === 'number') this.#leaderPid = res.conn.leaderPid;
     debug('%s: registered with leader pid %s', name, this.#leaderPid);

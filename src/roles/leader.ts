@@ -45,6 +45,7 @@ export class Leader implements Role, ChannelHandler {
   readonly #heartbeatTimer: NodeJS.Timeout | undefined;
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
+  #lastSweep = Date.now();
   readonly #stopWatchingServer: () => void;
 
   /** Takes the channel on the server; the caller checked it is free in this same tick. */
@@ -148,7 +149,7 @@ export class Leader implements Role, ChannelHandler {
     });
     // Answer only once the real client is ready, or with its ready error.
     this.#host.ready.then(
-      () => connection.respond(register.id, { type: 'register_channel_res', success: true, leaderPid: process.pid }),
+      () => connection.respond(register.id, { type: 'register_channel_res', success: true, leaderPid: process.pid, leaderProof: connection.peer.leaderProof }),
       (err: unknown) => {
         connection.respond(register.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
         connection.close(undefined, true);
@@ -283,6 +284,15 @@ export class Leader implements Role, ChannelHandler {
 
   #dropSilent(maxIdle: number): void {
     const now = Date.now();
+    const sinceLastSweep = now - this.#lastSweep;
+    this.#lastSweep = now;
+    // This sweep runs every heartbeatInterval. If it is this late, this process itself was
+    // stalled (SIGSTOP, swapped out, a long synchronous task): what the followers sent meanwhile
+    // is still unread in the socket buffers, so their silence is ours. Judge them next round.
+    if (sinceLastSweep > (maxIdle * 2) / 3) {
+      debug('%s: heartbeat sweep %dms late (this process was stalled); not dropping anyone this round', this.#opts.name, sinceLastSweep);
+      return;
+    }
     for (const s of this.#sessions) {
       const idle = now - s.connection.lastActive;
       if (idle > maxIdle) {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { ConnectionClosedError, ProtocolError, ResponseTimeoutError } from '../errors.js';
+import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsumerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
@@ -14,6 +14,8 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 export interface ConnectionOptions {
   socket: Socket;
   maxFrameSize: number;
+  /** Bytes that may wait in the socket for a peer that does not read; past that it is dropped. */
+  maxQueuedBytes: number;
   logger: Logger;
   /** Who this connection belongs to, for log lines: e.g. "leader:MyClient" or "follower:MyClient". */
   label: string;
@@ -40,10 +42,18 @@ export class Connection extends EventEmitter {
   /** Time of the last frame received, for heartbeat checks. */
   lastActive = Date.now();
   /** Free-form facts about the peer (pid, registered channel...), set by the roles. */
-  readonly peer: { pid?: number; channel?: string; since: number } = { since: Date.now() };
+  readonly peer: {
+    pid?: number;
+    channel?: string;
+    since: number;
+    /** Leader side: the nonce sent in hello, and the proof the leader answers with. */
+    nonce?: string;
+    leaderProof?: string;
+  } = { since: Date.now() };
   readonly #logger: Logger;
   #label: string;
   readonly #decoder: FrameDecoder;
+  readonly #maxQueued: number;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #corked = false;
@@ -56,6 +66,7 @@ export class Connection extends EventEmitter {
     this.#logger = opts.logger;
     this.#label = opts.label;
     this.#decoder = new FrameDecoder({ maxFrameSize: opts.maxFrameSize });
+    this.#maxQueued = opts.maxQueuedBytes;
     this.socket.setNoDelay(true);
     this.socket.on('data', this.#onData);
     this.socket.on('error', this.#onError);
@@ -150,6 +161,14 @@ export class Connection extends EventEmitter {
   }
 
   #write(buf: Buffer): void {
+    // A peer that stopped reading must not grow this process's memory without bound.
+    const queued = this.socket.writableLength;
+    if (queued > this.#maxQueued) {
+      const err = new SlowConsumerError(`peer ${this.#peerAddress()} (pid ${this.peer.pid ?? '?'}) stopped reading: ${queued} bytes queued for it exceed maxQueuedBytes ${this.#maxQueued}; disconnecting it`);
+      this.#logger.error('[leaderlink] %s: %s', this.#label, err.message);
+      this.close(err);
+      return;
+    }
     if (!this.#corked) {
       this.#corked = true;
       this.socket.cork();

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
+import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
+import { AuthenticationError, ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import type { Frame } from '../protocol/frame.js';
@@ -15,7 +16,10 @@ export interface ChannelHandler {
 
 export interface PortServerOptions {
   maxFrameSize: number;
+  maxQueuedBytes: number;
   logger: Logger;
+  /** The secret every follower must prove it knows (the first client of the process decides). */
+  secret: Buffer;
 }
 
 // A connection that has not registered within this time is closed (it is not a follower).
@@ -155,8 +159,11 @@ export class PortServer {
   }
 
   #onSocket(socket: net.Socket): void {
-    const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, logger: this.#opts.logger, label: `server:${this.port}` });
+    const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}` });
     this.#unregistered.add(connection);
+    // First move of the handshake: a fresh nonce the peer must bind its proof to.
+    connection.peer.nonce = newNonce();
+    connection.notify({ type: 'hello', version: 1, nonce: connection.peer.nonce, pid: process.pid });
     const deadline = setTimeout(() => {
       this.#opts.logger.warn('[leaderlink] port %d: connection from %s:%s sent no register_channel within %dms, closing it',
         this.port, socket.remoteAddress, socket.remotePort, REGISTER_DEADLINE_MS);
@@ -176,6 +183,25 @@ export class PortServer {
     });
   }
 
+  /** Checks the follower's proof; a peer that fails it is answered with an error and closed before anything else. */
+  #authenticate(connection: Connection, frame: Frame, channel: string): boolean {
+    const { clientNonce, proof } = frame.conn;
+    const nonce = connection.peer.nonce ?? '';
+    const ok = typeof clientNonce === 'string' && /^[0-9a-f]{64}$/.test(clientNonce)
+      && proofMatches(proofOf(this.#opts.secret, 'follower', nonce, clientNonce, frame.conn.type, channel), proof);
+    if (!ok) {
+      const s = connection.socket;
+      this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) failed authentication for channel %j; closing it',
+        this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', channel);
+      const err = new AuthenticationError(`[leaderlink] the leader on port ${this.port} rejected this process: it does not share the leader's secret (processes of different users need the same \`secret\` option or LEADERLINK_SECRET)`);
+      connection.respond(frame.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
+      connection.close(err, true);
+      return false;
+    }
+    connection.peer.leaderProof = proofOf(this.#opts.secret, 'leader', nonce, clientNonce as string, frame.conn.type, channel);
+    return true;
+  }
+
   #route(connection: Connection, frame: Frame): void {
     const { type, channelName, pid } = frame.conn;
     if (type !== 'register_channel' || typeof channelName !== 'string' || channelName.length === 0) {
@@ -183,9 +209,10 @@ export class PortServer {
       connection.close(new ProtocolError('first frame must be register_channel'));
       return;
     }
+    if (typeof pid === 'number' && Number.isInteger(pid)) connection.peer.pid = pid;
+    if (!this.#authenticate(connection, frame, channelName)) return;
     connection.peer.channel = channelName;
     connection.label = `leader:${channelName}`;
-    if (typeof pid === 'number') connection.peer.pid = pid;
     const handler = this.#channels.get(channelName);
     if (handler) {
       handler.accept(connection, frame);

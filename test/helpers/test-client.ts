@@ -6,9 +6,10 @@ export const stats = {
   upstreamSubscribes: 0,
   upstreamUnSubscribes: 0,
   secretCalls: 0,
+  echoCalls: 0,
   closed: 0,
   reset(): void {
-    this.constructed = this.upstreamSubscribes = this.upstreamUnSubscribes = this.secretCalls = this.closed = 0;
+    this.constructed = this.upstreamSubscribes = this.upstreamUnSubscribes = this.secretCalls = this.echoCalls = this.closed = 0;
   },
 };
 
@@ -26,6 +27,7 @@ export class TestClient extends EventEmitter {
     setTimeout(() => cb(this.options.failReady ? new Error(this.options.failReady) : undefined), this.options.readyDelay ?? 0);
   }
   async echo<T>(value: T): Promise<T> {
+    stats.echoCalls++;
     return value;
   }
   async slow(ms: number): Promise<string> {

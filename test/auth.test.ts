@@ -1,0 +1,235 @@
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newNonce, proofOf } from '../src/auth/handshake.js';
+import { loadSecretFile, resolveSecret } from '../src/auth/secret.js';
+import { AuthenticationError, cluster, type ClusterClient } from '../src/index.js';
+import { FrameDecoder } from '../src/protocol/decoder.js';
+import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { defaultTranscode, packArgs } from '../src/transcode.js';
+import { stats, TestClient } from './helpers/test-client.js';
+import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/workers.js';
+
+const run = promisify(execFile);
+const clients: ClusterClient[] = [];
+const sockets: net.Socket[] = [];
+const servers: net.Server[] = [];
+const dirs: string[] = [];
+let port: number;
+
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'leaderlink-auth-'));
+  dirs.push(d);
+  return d;
+}
+
+beforeEach(async () => {
+  port = await freePort();
+  stats.reset();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+function make(opts: Record<string, unknown> = {}) {
+  const c = cluster(TestClient, { port, name: 'Auth', ...opts }).create();
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+async function rawPeer() {
+  const socket = net.connect(port, '127.0.0.1');
+  sockets.push(socket);
+  await once(socket, 'connect');
+  const frames: Frame[] = [];
+  const decoder = new FrameDecoder();
+  socket.on('data', (chunk) => decoder.push(chunk, (f) => frames.push(f)));
+  socket.on('error', () => undefined);
+  const closed = once(socket, 'close');
+  await waitFor(() => frames.length > 0, { message: 'hello' });
+  const hello = frames[0]!;
+  expect(hello.conn.type).toBe('hello');
+  return { socket, frames, closed, nonce: hello.conn.nonce as string };
+}
+
+const invokeEcho = encodeFrame({ isResponse: false, id: 2, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['x'], defaultTranscode) });
+
+describe('authentication', () => {
+  it('a follower with another secret is refused before any call reaches the real client', async () => {
+    const warnings: string[] = [];
+    const leader = make({ secret: 'a'.repeat(32), logger: { info() {}, error() {}, warn: (...a: unknown[]) => warnings.push(a.map(String).join(' ')) } });
+    await leader.ready();
+    const follower = make({ secret: 'b'.repeat(32), isLeader: false, maxWaitTime: 2000 });
+    const err = await follower.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect(err).toMatchObject({ code: 'LEADERLINK_AUTH' });
+    expect((err as Error).message).toMatch(/does not share the leader's secret/);
+    expect(warnings.some((w) => /failed authentication/.test(w))).toBe(true);
+    expect(stats.echoCalls).toBe(0);
+  });
+
+  it('processes with the same explicit secret work together', async () => {
+    const leader = make({ secret: 's'.repeat(20) });
+    await leader.ready();
+    const follower = make({ secret: 's'.repeat(20) });
+    expect(await follower.echo('same secret')).toBe('same secret');
+  });
+
+  it('a peer with no proof is closed; calls it pipelined behind the register never run', async () => {
+    const leader = make();
+    await leader.ready();
+    const peer = await rawPeer();
+    peer.socket.write(Buffer.concat([
+      encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'Auth' } }),
+      invokeEcho,
+    ]));
+    await peer.closed;
+    const answer = peer.frames.find((f) => f.conn.type === 'register_channel_res');
+    expect(answer?.conn.success).toBe(false);
+    expect(peer.frames.some((f) => f.conn.type === 'invoke_result')).toBe(false);
+    expect(stats.echoCalls).toBe(0);
+  });
+
+  it('a replayed handshake fails: the proof is bound to the nonce of its own connection', async () => {
+    const leader = make();
+    await leader.ready();
+    const secret = resolveSecret(undefined, undefined);
+    const first = await rawPeer();
+    const clientNonce = newNonce();
+    const register = encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'Auth', clientNonce, proof: proofOf(secret, 'follower', first.nonce, clientNonce, 'register_channel', 'Auth') } });
+    first.socket.write(register);
+    await waitFor(() => first.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'first answer' });
+    expect(first.frames.find((f) => f.conn.type === 'register_channel_res')!.conn.success).toBe(true);
+    // An eavesdropper replays the very same bytes on a new connection.
+    const replay = await rawPeer();
+    replay.socket.write(Buffer.concat([register, invokeEcho]));
+    await replay.closed;
+    expect(replay.frames.find((f) => f.conn.type === 'register_channel_res')?.conn.success).toBe(false);
+    expect(stats.echoCalls).toBe(0);
+  });
+
+  it('a process that holds the port without the secret is not trusted as leader', async () => {
+    const impostor = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      socket.write(encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'hello', nonce: newNonce() } }));
+      const decoder = new FrameDecoder();
+      socket.on('data', (chunk) => decoder.push(chunk, (f) => {
+        if (f.conn.type === 'register_channel') socket.write(encodeFrame({ isResponse: true, id: f.id, timeout: 0, conn: { type: 'register_channel_res', success: true, leaderProof: 'f'.repeat(64) } }));
+      }));
+    });
+    servers.push(impostor);
+    impostor.listen(port, '127.0.0.1');
+    await once(impostor, 'listening');
+    const follower = make({ isLeader: false, maxWaitTime: 2000 });
+    const err = await follower.ready().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    expect((err as Error).message).toMatch(/could not prove it knows the secret/);
+  });
+
+  describe('the per-user secret file', () => {
+    it('is created on first use: 0700 directory, 0600 file, 32 random bytes, same secret afterwards', () => {
+      const dir = path.join(tmpDir(), 'secret-home');
+      const secret = loadSecretFile(dir);
+      expect(secret).toHaveLength(32);
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+      expect(fs.statSync(path.join(dir, 'secret')).mode & 0o777).toBe(0o600);
+      expect(fs.readdirSync(dir)).toEqual(['secret']);
+      expect(loadSecretFile(dir).equals(secret)).toBe(true);
+    });
+
+    it('processes creating it at the same millisecond all end up with one secret', async () => {
+      const dir = path.join(tmpDir(), 'race');
+      const at = Date.now() + 300;
+      const fixture = path.join(__dirname, 'fixtures', 'load-secret.cjs');
+      const outs = await Promise.all(Array.from({ length: 6 }, () => run(process.execPath, [fixture, dir, String(at)], { timeout: 20_000 })));
+      const secrets = new Set(outs.map((o) => o.stdout));
+      expect(secrets.size).toBe(1);
+      expect([...secrets][0]).toMatch(/^[0-9a-f]{64}$/);
+      expect(fs.readdirSync(dir)).toEqual(['secret']);
+    });
+
+    it.each([
+      ['a directory open to others', (d: string) => { fs.mkdirSync(d, { mode: 0o700 }); fs.chmodSync(d, 0o755); }, /open to other users \(mode 755\)/],
+      ['a file open to others', (d: string) => { fs.mkdirSync(d, { mode: 0o700 }); fs.writeFileSync(path.join(d, 'secret'), 'a'.repeat(64), { mode: 0o644 }); fs.chmodSync(path.join(d, 'secret'), 0o644); }, /open to other users \(mode 644\)/],
+      ['a symlinked file', (d: string) => { fs.mkdirSync(d, { mode: 0o700 }); const t = path.join(d, '..', 'elsewhere'); fs.writeFileSync(t, 'a'.repeat(64), { mode: 0o600 }); fs.symlinkSync(t, path.join(d, 'secret')); }, /not a symlink/],
+      ['a garbled file', (d: string) => { fs.mkdirSync(d, { mode: 0o700 }); fs.writeFileSync(path.join(d, 'secret'), 'short', { mode: 0o600 }); }, /not 64 hex characters/],
+    ])('refuses %s', (_what, prepare, message) => {
+      const dir = path.join(tmpDir(), 'bad');
+      prepare(dir);
+      expect(() => loadSecretFile(dir)).toThrow(AuthenticationError);
+      expect(() => loadSecretFile(dir)).toThrow(message);
+    });
+
+    it('refuses a directory that belongs to another user', () => {
+      if (process.getuid?.() !== 0) {
+        // Only root can hand a directory to another user; the mode checks above still run.
+        expect(process.getuid?.()).not.toBe(0);
+        return;
+      }
+      const dir = path.join(tmpDir(), 'theirs');
+      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.chownSync(dir, 65534, 65534);
+      expect(() => loadSecretFile(dir)).toThrow(/belongs to uid 65534/);
+    });
+
+    it('a client whose secret file is unsafe fails ready with AuthenticationError', async () => {
+      const dir = path.join(tmpDir(), 'unsafe');
+      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.chmodSync(dir, 0o777);
+      const c = make({ secretDir: dir });
+      await expect(c.ready()).rejects.toBeInstanceOf(AuthenticationError);
+    });
+  });
+
+  it('a process of another OS user (own secret file) is refused; with a shared LEADERLINK_SECRET it is accepted', async () => {
+    const fixture = path.join(__dirname, 'fixtures', 'auth-follower.cjs');
+    const otherUser = canRunAsNobody(fixture);
+    const leader = make();
+    await leader.ready();
+    const home = tmpDir();
+    fs.chmodSync(home, 0o755);
+    const otherDir = path.join(home, 'nobody-secret');
+    const env = { ...process.env, LEADERLINK_SECRET_DIR: otherDir };
+    const asOther = otherUser ? { uid: 65534, gid: 65534 } : {};
+    if (otherUser) {
+      fs.mkdirSync(otherDir, { mode: 0o700 });
+      fs.chownSync(otherDir, 65534, 65534);
+    }
+    const refused = JSON.parse((await run(process.execPath, [fixture, String(port)], { env, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string; uid: number };
+    expect(refused).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
+    if (otherUser) expect(refused.uid).toBe(65534);
+    // The other user cannot read this user's secret file either: it is refused, not used.
+    if (otherUser) {
+      const mine = JSON.parse((await run(process.execPath, [fixture, String(port)], { env: { ...process.env, LEADERLINK_SECRET_DIR: path.join(os.homedir(), '.leaderlink') }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string };
+      expect(mine).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
+    }
+    // Sharing an explicit secret works across users.
+    await leader.close();
+    clients.length = 0;
+    const shared = 'shared-secret-between-users';
+    const sharedLeader = make({ secret: shared });
+    await sharedLeader.ready();
+    const accepted = JSON.parse((await run(process.execPath, [fixture, String(port)], { env: { ...env, LEADERLINK_SECRET: shared }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; r: string };
+    expect(accepted).toMatchObject({ ok: true, r: 'hi' });
+  });
+});
+
+/** True when this test runs as root and user 65534 can read the repository to run the fixture. */
+function canRunAsNobody(fixture: string): boolean {
+  if (process.getuid?.() !== 0) return false;
+  for (let p = path.dirname(fixture); ; p = path.dirname(p)) {
+    if ((fs.statSync(p).mode & 0o005) !== 0o005) return false;
+    if (path.dirname(p) === p) return true;
+  }
+}

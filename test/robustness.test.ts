@@ -1,0 +1,113 @@
+import net from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newNonce, proofOf } from '../src/auth/handshake.js';
+import { resolveSecret } from '../src/auth/secret.js';
+import { cluster, CodecError, type ClusterClient } from '../src/index.js';
+import { FrameDecoder } from '../src/protocol/decoder.js';
+import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { defaultTranscode } from '../src/transcode.js';
+import { stats, TestClient } from './helpers/test-client.js';
+import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/workers.js';
+
+const clients: ClusterClient[] = [];
+const sockets: net.Socket[] = [];
+let port: number;
+
+beforeEach(async () => {
+  port = await freePort();
+  stats.reset();
+  TestClient.instances.length = 0;
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  for (const s of sockets.splice(0)) s.destroy();
+});
+
+function make(opts: Record<string, unknown> = {}) {
+  const c = cluster(TestClient, { port, name: 'R', ...opts }).delegate('syncAdd').delegate('callbackStyle').create();
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+describe('robustness', () => {
+  it('disconnects a follower that stops reading once maxQueuedBytes pile up; the others keep receiving', async () => {
+    const errors: string[] = [];
+    const logger = { info() {}, warn() {}, error: (...a: unknown[]) => void errors.push(a.map(String).join(' ')) };
+    const leader = make({ maxQueuedBytes: 256 * 1024, logger });
+    await leader.ready();
+    const healthy = make();
+    let healthyGot = 0;
+    healthy.subscribe({ dataId: 'flood' }, () => void healthyGot++);
+    await healthy.ready();
+
+    // A follower that registers, subscribes, then never reads again.
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    const onData = (chunk: Buffer): void => decoder.push(chunk, (f) => frames.push(f));
+    socket.on('data', onData);
+    await waitFor(() => frames.some((f) => f.conn.type === 'hello'), { message: 'hello' });
+    const nonce = frames[0]!.conn.nonce as string;
+    const clientNonce = newNonce();
+    const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', 'R');
+    socket.write(encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'R', clientNonce, proof } }));
+    await waitFor(() => frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'registered' });
+    socket.write(encodeFrame({ isResponse: false, id: 2, timeout: 0, conn: { type: 'subscribe', key: '{"dataId":"flood"}' }, app: defaultTranscode.encode({ dataId: 'flood' }) }));
+    await waitFor(() => leader.stats().subscriptions.some((s) => s.subscribers === 2), { message: 'both subscribed' });
+    socket.removeListener('data', onData);
+    socket.pause();
+
+    const real = TestClient.instances[0]!;
+    const payload = { blob: 'x'.repeat(4096) };
+    let pushed = 0;
+    // The leader's view: the paused peer cannot even read the FIN queued behind its unread data.
+    const slowDropped = (): boolean => (leader.stats().followers ?? []).length === 1;
+    for (let batch = 0; batch < 400 && !slowDropped(); batch++) {
+      for (let i = 0; i < 50; i++, pushed++) real.push('flood', { ...payload, n: pushed });
+      await new Promise((r) => setImmediate(r));
+    }
+    await waitFor(slowDropped, { message: 'the slow follower dropped by the leader' });
+    expect(errors.some((e) => /stopped reading/.test(e) && /maxQueuedBytes 262144/.test(e))).toBe(true);
+    // The healthy follower got every push made so far and keeps getting new ones.
+    await waitFor(() => healthyGot === pushed, { timeout: 20_000, message: `healthy follower got all ${pushed} pushes` });
+    real.push('flood', { after: true });
+    await waitFor(() => healthyGot === pushed + 1, { message: 'push after the slow one left' });
+  }, 60_000);
+
+  it('a real client that throws, rejects or pushes unencodable values gives errors, never a crash', async () => {
+    const leader = make();
+    const leaderErrors: Error[] = [];
+    leader.on('error', (e: Error) => leaderErrors.push(e));
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    const real = TestClient.instances[0]!;
+    // Throwing synchronously inside a delegated method.
+    (real as unknown as { syncAdd: () => never }).syncAdd = () => {
+      throw new TypeError('sync throw');
+    };
+    await expect(follower.syncAdd(1, 2)).rejects.toMatchObject({ name: 'TypeError', message: 'sync throw' });
+    // Rejecting with a non-error.
+    (real as unknown as { echo: () => Promise<never> }).echo = () => Promise.reject('plain string');
+    await expect(follower.echo(1)).rejects.toThrow(/plain string/);
+    // A result the codec cannot encode (bigint): the caller gets a CodecError.
+    (real as unknown as { echo: () => Promise<bigint> }).echo = async () => 10n;
+    await expect(follower.echo(1)).rejects.toMatchObject({ code: 'LEADERLINK_CODEC' });
+    // A listener value the codec cannot encode: an error event on the leader, subscribers untouched.
+    const got: unknown[] = [];
+    follower.subscribe({ dataId: 'bad' }, (v: unknown) => got.push(v));
+    await waitFor(() => leader.stats().subscriptions.length === 1, { message: 'subscribed' });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    real.push('bad', circular);
+    await waitFor(() => leaderErrors.some((e) => e instanceof CodecError), { message: 'codec error event' });
+    real.push('bad', { fine: true });
+    await waitFor(() => got.length === 1, { message: 'next good value' });
+    expect(got).toEqual([{ fine: true }]);
+    expect(await follower.callbackStyle(1, 1)).toBe(2);
+  });
+});
