@@ -7,12 +7,24 @@ import type { ResolvedOptions } from './options.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Local } from './roles/local.js';
-import type { Listener, MethodTable, Role, RoleStats } from './roles/types.js';
+import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
 
 const debug = debugFor('client');
 
 export type RoleName = 'leader' | 'follower' | 'single';
+
+/** What client.stats() returns. */
+export interface ClientStats extends RoleStats {
+  role: RoleName | undefined;
+  pid: number;
+  channel: string;
+  port: number;
+  /** Elections this client ran (1 + one per failover). */
+  elections: number;
+  /** Times it lost its leader. */
+  leaderLosses: number;
+}
 
 export interface WrapperInit {
   options: ResolvedOptions;
@@ -53,6 +65,8 @@ export class ClusterClient extends Base {
   #closing: Promise<void> | undefined;
   #unforward: (() => void) | undefined;
   #generation = 0;
+  #losses = 0;
+  readonly #pastTraffic: TrafficCounters = emptyTraffic();
 
   constructor(init: WrapperInit) {
     super({ name: init.options.name });
@@ -88,9 +102,12 @@ export class ClusterClient extends Base {
   }
 
   /** What this process's role holds now: subscriptions, followers (leader), leader pid (follower). */
-  stats(): RoleStats & { role: RoleName | undefined; pid: number } {
-    const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [] };
-    return { role: this.role, pid: process.pid, ...base };
+  stats(): ClientStats {
+    const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [], traffic: emptyTraffic() };
+    // Counters are for this process over its whole life: earlier roles' counts are kept.
+    const traffic = { ...base.traffic };
+    for (const k of Object.keys(traffic) as Array<keyof TrafficCounters>) traffic[k] += this.#pastTraffic[k];
+    return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#generation, leaderLosses: this.#losses, traffic };
   }
 
   /** The resolved options this client runs with. */
@@ -163,6 +180,11 @@ export class ClusterClient extends Base {
       await role.close();
       throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed during the election`);
     }
+    const previous = this.#role;
+    if (previous) {
+      const t = previous.stats().traffic;
+      for (const k of Object.keys(t) as Array<keyof TrafficCounters>) this.#pastTraffic[k] += t[k];
+    }
     this.#role = role;
     role.onLost((err) => this.#onLost(role, generation, err));
     if (role.realClient) {
@@ -211,9 +233,11 @@ export class ClusterClient extends Base {
   #onLost(role: Role, generation: number, err?: Error): void {
     if (this.#closing || role !== this.#role || generation !== this.#generation || !this.#established) return;
     this.#established = false;
+    this.#losses++;
     this.#gate = new Gate();
     this.ready(false);
-    this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader (%s); electing again', this.#opts.name, process.pid, err?.message ?? 'connection closed');
+    const leaderPid = role.stats().leaderPid ?? '?';
+    this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
     this.emit('leaderLost', err);
     void this.#reestablish();
   }

@@ -65,7 +65,7 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
  * closes first; ConnectTimeoutError when the port holder stays mute (it is not a leaderlink
  * leader, or it is frozen).
  */
-function awaitHello(connection: Connection, timeout: number, port: number, name: string): Promise<string | null> {
+export function awaitHello(connection: Connection, timeout: number, port: number, name: string): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       done();

@@ -4,8 +4,8 @@ export type { ClusterClientOf, DataClientClass, DelegateTarget, DelegatedMethod,
 export { APIClientBase } from './api-client.js';
 export type { APIClientOptions } from './api-client.js';
 export { ClusterClient } from './client.js';
-export type { RoleName } from './client.js';
-export type { RoleStats } from './roles/types.js';
+export type { ClientStats, RoleName } from './client.js';
+export type { RoleStats, TrafficCounters } from './roles/types.js';
 export type { ClusterOptions, ResolvedOptions } from './options.js';
 export { defaultTranscode } from './transcode.js';
 export type { Transcode } from './transcode.js';

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { Frame } from '../protocol/frame.js';
 import { packArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
-import type { Listener, MethodTable, Role, RoleStats } from './types.js';
+import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');
 
@@ -39,6 +39,7 @@ export class Follower implements Role {
   readonly #methods: MethodTable;
   readonly #onError: (err: Error) => void;
   readonly #keys = new Map<string, KeyState>();
+  readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #ready: Promise<void>;
   #heartbeat: NodeJS.Timeout | undefined;
   #lost: ((err?: Error) => void) | undefined;
@@ -73,6 +74,7 @@ export class Follower implements Role {
       subscriptions: [...this.#keys].map(([key, s]) => ({ key, subscribers: s.listeners.size, lastValueAgeMs: null })),
       leaderPid: this.#leaderPid,
       inFlight: this.#conn.inFlight,
+      traffic: { ...this.#traffic, bytesIn: this.#conn.socket.bytesRead, bytesOut: this.#conn.socket.bytesWritten },
     };
   }
 
@@ -163,12 +165,23 @@ export class Follower implements Role {
     const app = args.length === 0 ? null : packArgs(args, this.#opts.transcode);
     const conn = { type: 'invoke', method, argLength: args.length, oneway };
     if (oneway) {
+      this.#traffic.invokes++;
       this.#conn.notify(conn, app);
       return undefined;
     }
-    const res = await this.#conn.request(conn, app, timeout);
+    const traffic = this.#traffic;
+    traffic.invokes++;
+    let res: Frame;
+    try {
+      res = await this.#conn.request(conn, app, timeout);
+    } catch (err) {
+      traffic.errors++;
+      if (err instanceof ResponseTimeoutError) traffic.timeouts++;
+      throw err;
+    }
     const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     if (res.conn.success === true) return data;
+    traffic.errors++;
     throw deserializeError(data);
   }
 
@@ -214,6 +227,7 @@ export class Follower implements Role {
       this.#onError(err instanceof Error ? err : new Error(String(err)));
       return;
     }
+    this.#traffic.pushes++;
     state.hasValue = true;
     state.value = value;
     if (state.timer) {

@@ -7,7 +7,7 @@ import type { Connection } from '../transport/connection.js';
 import type { ChannelHandler, PortServer } from '../transport/server.js';
 import { RealClientHost } from './host.js';
 import type { Push, Subscriber } from './subscriptions.js';
-import type { Listener, MethodTable, Role, RoleStats } from './types.js';
+import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
 
@@ -17,6 +17,8 @@ const MAX_ARGS = 1024;
 /** One registered follower connection. */
 interface Session {
   connection: Connection;
+  /** invokes of this follower the real client is still working on */
+  inFlight: number;
   /** follower's key -> what it is subscribed with on the hub */
   subs: Map<string, { hubKey: string; subscriber: Subscriber }>;
 }
@@ -42,6 +44,7 @@ export class Leader implements Role, ChannelHandler {
   readonly #host: RealClientHost;
   readonly #onError: (err: Error) => void;
   readonly #sessions = new Set<Session>();
+  readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #heartbeatTimer: NodeJS.Timeout | undefined;
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -84,10 +87,23 @@ export class Leader implements Role, ChannelHandler {
   }
 
   stats(): RoleStats {
+    // Bytes of live connections are read off their sockets; closed ones were added up on close.
+    const traffic = { ...this.#traffic };
+    for (const { connection: c } of this.#sessions) {
+      traffic.bytesIn += c.socket.bytesRead;
+      traffic.bytesOut += c.socket.bytesWritten;
+    }
     return {
       subscriptions: this.#host.hub.snapshot(),
-      followers: [...this.#sessions].map(({ connection: c }) => ({ pid: c.peer.pid, connectedSince: c.peer.since, inFlight: 0 })),
+      followers: [...this.#sessions].map((s) => ({ pid: s.connection.peer.pid, connectedSince: s.connection.peer.since, inFlight: s.inFlight })),
+      traffic,
     };
+  }
+
+  /** ChannelHandler: this channel for `leaderlink status`. */
+  status(): Record<string, unknown> {
+    const { subscriptions, followers, traffic } = this.stats();
+    return { ready: this.#host.isReady, followers, subscriptions, traffic };
   }
 
   onLost(fn: (err?: Error) => void): void {
@@ -137,12 +153,14 @@ export class Leader implements Role, ChannelHandler {
       connection.close();
       return;
     }
-    const session: Session = { connection, subs: new Map() };
+    const session: Session = { connection, inFlight: 0, subs: new Map() };
     this.#sessions.add(session);
     debug('%s: follower pid %s connected (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     connection.on('request', (frame: Frame) => this.#onFrame(session, frame));
     connection.once('close', () => {
       this.#sessions.delete(session);
+      this.#traffic.bytesIn += connection.socket.bytesRead;
+      this.#traffic.bytesOut += connection.socket.bytesWritten;
       for (const { hubKey, subscriber } of session.subs.values()) this.#host.hub.remove(hubKey, subscriber);
       session.subs.clear();
       debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
@@ -161,7 +179,7 @@ export class Leader implements Role, ChannelHandler {
     const { connection } = session;
     switch (frame.conn.type) {
       case 'invoke':
-        this.#onInvoke(connection, frame);
+        this.#onInvoke(session, frame);
         return;
       case 'heartbeat':
         connection.respond(frame.id, { type: 'heartbeat_res' });
@@ -203,7 +221,8 @@ export class Leader implements Role, ChannelHandler {
     const hubKey = this.#opts.formatKey(reg);
     const connection = session.connection;
     const subscriber: Subscriber = {
-      push(p: Push): void {
+      push: (p: Push): void => {
+        this.#traffic.pushes++;
         if (remoteKey === p.key) {
           // Encoded once per push and reused for every follower that uses the same key.
           const frame = (p.frame ??= encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'subscribe_result', key: p.key }, app: p.data }));
@@ -217,10 +236,14 @@ export class Leader implements Role, ChannelHandler {
     this.#host.hub.add(hubKey, reg, subscriber);
   }
 
-  #onInvoke(connection: Connection, frame: Frame): void {
+  #onInvoke(session: Session, frame: Frame): void {
+    const { connection } = session;
     const { method, argLength } = frame.conn;
     const oneway = frame.conn.oneway === true;
+    const traffic = this.#traffic;
+    traffic.invokes++;
     const fail = (err: Error): void => {
+      traffic.errors++;
       if (oneway) this.#onError(err);
       else connection.respond(frame.id, { type: 'invoke_result', success: false }, this.#encodeError(err));
     };
@@ -241,8 +264,10 @@ export class Leader implements Role, ChannelHandler {
     }
     const run = (): void => {
       const started = Date.now();
+      session.inFlight++;
       this.#host.call(method, args).then(
         (result) => {
+          session.inFlight--;
           if (oneway) return;
           if (this.#late(frame, started, method, connection)) return;
           let data: Buffer;
@@ -255,6 +280,7 @@ export class Leader implements Role, ChannelHandler {
           connection.respond(frame.id, { type: 'invoke_result', success: true }, data);
         },
         (err: unknown) => {
+          session.inFlight--;
           const error = err instanceof Error ? err : new Error(String(err));
           this.#onError(error);
           if (oneway || this.#late(frame, started, method, connection)) return;
@@ -270,6 +296,7 @@ export class Leader implements Role, ChannelHandler {
   #late(frame: Frame, started: number, method: string, connection: Connection): boolean {
     const took = Date.now() - started;
     if (frame.timeout === 0 || took <= frame.timeout) return false;
+    this.#traffic.timeouts++;
     this.#onError(new LeaderTimeoutError(`[leaderlink:${this.#opts.name}] ${method}() for follower pid ${connection.peer.pid ?? '?'} took ${took}ms, beyond its ${frame.timeout}ms timeout; the result was dropped`));
     return true;
   }

@@ -1,6 +1,6 @@
 import type { ResolvedOptions } from '../options.js';
 import { RealClientHost } from './host.js';
-import type { Listener, MethodTable, Role, RoleStats } from './types.js';
+import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 interface Shared {
   host: RealClientHost;
@@ -21,6 +21,7 @@ export class Local implements Role {
   readonly #entry: Shared;
   readonly #onError: (err: Error) => void;
   #closing: Promise<void> | undefined;
+  readonly #traffic: TrafficCounters = emptyTraffic();
 
   constructor(options: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
     this.#name = options.name;
@@ -52,7 +53,7 @@ export class Local implements Role {
   }
 
   stats(): RoleStats {
-    return { subscriptions: this.#entry.host.hub.snapshot() };
+    return { subscriptions: this.#entry.host.hub.snapshot(), traffic: { ...this.#traffic } };
   }
 
   onLost(): void {
@@ -72,7 +73,10 @@ export class Local implements Role {
   }
 
   invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    const traffic = this.#traffic;
+    traffic.invokes++;
     const p = this.#entry.host.call(method, args);
+    p.catch(() => void traffic.errors++);
     if (!oneway) return p;
     p.catch(this.#onError);
     return Promise.resolve(undefined);

@@ -11,15 +11,34 @@ export interface MethodTable {
   close?: string;
 }
 
-/** What a role can tell about itself (client.stats()). */
+/** Traffic counters of a role: cheap integers bumped on the hot path. */
+export interface TrafficCounters {
+  /** Leader: invokes served for followers. Follower: invokes sent to the leader. */
+  invokes: number;
+  /** Of those, how many failed (error answer, refusal, timeout, lost connection). */
+  errors: number;
+  /** Leader: results dropped because the caller had given up. Follower: ResponseTimeoutErrors. */
+  timeouts: number;
+  /** Subscription values pushed (leader: to followers; follower: received). */
+  pushes: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** What a role can tell about itself (client.stats(), `leaderlink status`). */
 export interface RoleStats {
-  /** Subscription keys with subscriber counts (leader/single: all subscribers; follower: local listeners). */
+  /** Subscription keys with subscriber counts (leader/single: all subscribers; follower: local listeners) and the age of the last value. */
   subscriptions: Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }>;
   /** Leader: the registered followers. */
   followers?: Array<{ pid: number | undefined; connectedSince: number; inFlight: number }>;
   /** Follower: the leader's pid and the calls waiting for it. */
   leaderPid?: number | undefined;
   inFlight?: number;
+  traffic: TrafficCounters;
+}
+
+export function emptyTraffic(): TrafficCounters {
+  return { invokes: 0, errors: 0, timeouts: 0, pushes: 0, bytesIn: 0, bytesOut: 0 };
 }
 
 /** What a wrapper talks to: a leader, a follower or a single-mode local client. */

@@ -12,6 +12,17 @@ const debug = debugFor('server');
 export interface ChannelHandler {
   /** Takes over the connection; `register` is its register_channel frame, still to be answered. */
   accept(connection: Connection, register: Frame): void;
+  /** A JSON-able picture of the channel for `leaderlink status`. */
+  status(): Record<string, unknown>;
+}
+
+/** What `leaderlink status` receives. */
+export interface ServerStatus {
+  leaderPid: number;
+  port: number;
+  uptimeMs: number;
+  processUptimeMs: number;
+  channels: Array<Record<string, unknown> & { name: string }>;
 }
 
 export interface PortServerOptions {
@@ -35,6 +46,7 @@ const REGISTER_DEADLINE_MS = 10_000;
  */
 export class PortServer {
   readonly port: number;
+  readonly startedAt = Date.now();
   readonly #server: net.Server;
   readonly #opts: PortServerOptions;
   readonly #channels = new Map<string, ChannelHandler>();
@@ -183,6 +195,25 @@ export class PortServer {
     });
   }
 
+  /** Everything this server leads, as `leaderlink status` shows it. */
+  status(): ServerStatus {
+    return {
+      leaderPid: process.pid,
+      port: this.port,
+      uptimeMs: Date.now() - this.startedAt,
+      processUptimeMs: Math.round(process.uptime() * 1000),
+      channels: [...this.#channels].map(([name, handler]) => ({ name, ...handler.status() })),
+    };
+  }
+
+  // A status request is authenticated like a follower, answered, and the connection closed.
+  #answerStatus(connection: Connection, frame: Frame): void {
+    if (typeof frame.conn.pid === 'number' && Number.isInteger(frame.conn.pid)) connection.peer.pid = frame.conn.pid;
+    if (!this.#authenticate(connection, frame, '')) return;
+    connection.respond(frame.id, { type: 'status_res', success: true, leaderProof: connection.peer.leaderProof, status: this.status() });
+    connection.close(undefined, true);
+  }
+
   /** Checks the follower's proof; a peer that fails it is answered with an error and closed before anything else. */
   #authenticate(connection: Connection, frame: Frame, channel: string): boolean {
     const { clientNonce, proof } = frame.conn;
@@ -204,6 +235,10 @@ export class PortServer {
 
   #route(connection: Connection, frame: Frame): void {
     const { type, channelName, pid } = frame.conn;
+    if (type === 'status') {
+      this.#answerStatus(connection, frame);
+      return;
+    }
     if (type !== 'register_channel' || typeof channelName !== 'string' || channelName.length === 0) {
       this.#opts.logger.warn('[leaderlink] port %d: first frame of a connection must be register_channel, got %s; closing it', this.port, String(type));
       connection.close(new ProtocolError('first frame must be register_channel'));

@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cluster, type ClusterClient } from '../src/index.js';
+import { TestClient } from './helpers/test-client.js';
+import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/workers.js';
+
+// Runs the real bin, as `npx leaderlink status` would.
+const BIN = path.join(__dirname, '..', 'entry', 'cli.cjs');
+const run = promisify(execFile);
+const clients: ClusterClient[] = [];
+let port: number;
+
+beforeEach(async () => {
+  port = await freePort();
+  TestClient.instances.length = 0;
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+function make(name: string) {
+  const c = cluster(TestClient, { port, name }).create();
+  c.on('error', () => undefined);
+  clients.push(c);
+  return c;
+}
+
+async function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'status', '--port', String(port), ...args], { timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('leaderlink status', () => {
+  it('shows the leader, its channels, followers, subscriptions and counters', async () => {
+    const leader = make('Registry');
+    const other = make('Config');
+    await Promise.all([leader.ready(), other.ready()]);
+    const follower = make('Registry');
+    await follower.ready();
+    follower.subscribe({ dataId: 'svc' }, () => undefined);
+    await follower.echo('x');
+    await waitFor(() => leader.stats().subscriptions.length === 1, { message: 'subscription' });
+    TestClient.instances[0]!.push('svc', ['10.0.0.1']);
+
+    const text = await status();
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`leader pid ${process.pid} on 127.0.0.1:${port}`);
+    expect(text.stdout).toContain('channel Registry');
+    expect(text.stdout).toContain('channel Config');
+    expect(text.stdout).toMatch(new RegExp(`\\n\\s+${process.pid}\\s+\\S+`)); // the follower (same pid here)
+    expect(text.stdout).toContain('{"dataId":"svc"}');
+    expect(text.stdout).toMatch(/counters: invokes 1, errors 0, timeouts 0, pushes 1/);
+
+    const json = await status('--json');
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { leaderPid: number; channels: Array<{ name: string; followers: unknown[]; subscriptions: Array<{ key: string; subscribers: number }>; traffic: { invokes: number } }> };
+    expect(parsed.leaderPid).toBe(process.pid);
+    const registry = parsed.channels.find((c) => c.name === 'Registry')!;
+    expect(registry.followers).toHaveLength(1);
+    expect(registry.subscriptions).toEqual([expect.objectContaining({ key: '{"dataId":"svc"}', subscribers: 1 })]);
+    expect(registry.traffic.invokes).toBe(1);
+  });
+
+  it('exits 1 with a clear message when no leader listens', async () => {
+    const r = await status();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no leaderlink leader listens on 127.0.0.1:${port}`);
+  });
+
+  it('exits 1 when it cannot authenticate, and 2 on bad usage', async () => {
+    const leader = make('Registry');
+    await leader.ready();
+    const wrong = await run(process.execPath, [BIN, 'status', '--port', String(port)], { env: { ...process.env, LEADERLINK_SECRET: 'x'.repeat(32) }, timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect(wrong).toMatchObject({ code: 1 });
+    expect((wrong as { stderr: string }).stderr).toMatch(/secret/);
+    const bad = await run(process.execPath, [BIN, 'status', '--port', 'abc'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 2 });
+    expect((bad as { stderr: string }).stderr).toContain('--port must be an integer');
+  });
+});
+
+describe('role events and stats', () => {
+  it('emits role after every election and leaderLost when the leader goes; stats count across roles', async () => {
+    const leader = make('Roles');
+    const leaderRoles: string[] = [];
+    leader.on('role', (r: string) => leaderRoles.push(r));
+    await leader.ready();
+    const follower = make('Roles');
+    const events: string[] = [];
+    follower.on('role', (r: string) => events.push(`role:${r}`));
+    follower.on('leaderLost', () => events.push('leaderLost'));
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    await follower.echo(1);
+    await leader.close();
+    await waitFor(() => events.includes('role:leader'), { message: 'the follower took over' });
+    expect(events).toEqual(['role:follower', 'leaderLost', 'role:leader']);
+    expect(leaderRoles).toEqual(['leader']);
+    await follower.echo(2);
+    const st = follower.stats();
+    expect(st).toMatchObject({ role: 'leader', channel: 'Roles', port, pid: process.pid, elections: 2, leaderLosses: 1 });
+    // One invoke as follower (counted by the follower role), one as leader (local calls are not traffic).
+    expect(st.traffic.invokes).toBe(1);
+    expect(st.traffic.bytesOut).toBeGreaterThan(0);
+  });
+});
