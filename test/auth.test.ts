@@ -6,11 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { newNonce, proofOf } from '../src/auth/handshake.js';
-import { loadSecretFile, resolveSecret } from '../src/auth/secret.js';
+import { newNonce } from '../src/auth/handshake.js';
+import { loadSecretFile } from '../src/auth/secret.js';
 import { AuthenticationError, cluster, type ClusterClient } from '../src/index.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
-import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { rawPeer, registerFrame } from './helpers/raw-peer.js';
+import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
@@ -47,21 +48,6 @@ function make(opts: Record<string, unknown> = {}) {
   return c;
 }
 
-async function rawPeer() {
-  const socket = net.connect(port, '127.0.0.1');
-  sockets.push(socket);
-  await once(socket, 'connect');
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  socket.on('data', (chunk) => decoder.push(chunk, (f) => frames.push(f)));
-  socket.on('error', () => undefined);
-  const closed = once(socket, 'close');
-  await waitFor(() => frames.length > 0, { message: 'hello' });
-  const hello = frames[0]!;
-  expect(hello.conn.type).toBe('hello');
-  return { socket, frames, closed, nonce: hello.conn.nonce as string };
-}
-
 const invokeEcho = encodeFrame({ isResponse: false, id: 2, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['x'], defaultTranscode) });
 
 describe('authentication', () => {
@@ -88,7 +74,7 @@ describe('authentication', () => {
   it('a peer with no proof is closed; calls it pipelined behind the register never run', async () => {
     const leader = make();
     await leader.ready();
-    const peer = await rawPeer();
+    const peer = await rawPeer(port, sockets);
     peer.socket.write(Buffer.concat([
       encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'Auth' } }),
       invokeEcho,
@@ -103,15 +89,13 @@ describe('authentication', () => {
   it('a replayed handshake fails: the proof is bound to the nonce of its own connection', async () => {
     const leader = make();
     await leader.ready();
-    const secret = resolveSecret(undefined, undefined);
-    const first = await rawPeer();
-    const clientNonce = newNonce();
-    const register = encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'Auth', clientNonce, proof: proofOf(secret, 'follower', first.nonce, clientNonce, 'register_channel', 'Auth') } });
+    const first = await rawPeer(port, sockets);
+    const register = encodeFrame(registerFrame(first, 'Auth'));
     first.socket.write(register);
     await waitFor(() => first.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'first answer' });
     expect(first.frames.find((f) => f.conn.type === 'register_channel_res')!.conn.success).toBe(true);
     // An eavesdropper replays the very same bytes on a new connection.
-    const replay = await rawPeer();
+    const replay = await rawPeer(port, sockets);
     replay.socket.write(Buffer.concat([register, invokeEcho]));
     await replay.closed;
     expect(replay.frames.find((f) => f.conn.type === 'register_channel_res')?.conn.success).toBe(false);

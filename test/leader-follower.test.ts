@@ -5,13 +5,11 @@ import {
   ChannelNotFoundError, ConnectionClosedError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
   PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
 } from '../src/index.js';
-import { newNonce, proofOf } from '../src/auth/handshake.js';
-import { resolveSecret } from '../src/auth/secret.js';
-import { FrameDecoder } from '../src/protocol/decoder.js';
-import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { freePort } from './helpers/workers.js';
+import { rawPeer, register } from './helpers/raw-peer.js';
 import { waitFor } from './helpers/wait.js';
 
 // Leader and followers in one process, over real loopback sockets: a second client of the same
@@ -41,30 +39,6 @@ afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
-
-/** A raw peer speaking frames, to act as a hostile or minimal follower. */
-async function rawPeer(): Promise<{ socket: net.Socket; frames: Frame[]; send(f: Parameters<typeof encodeFrame>[0]): void; closed: Promise<unknown> }> {
-  const socket = net.connect(port, '127.0.0.1');
-  sockets.push(socket);
-  await once(socket, 'connect');
-  const frames: Frame[] = [];
-  const decoder = new FrameDecoder();
-  socket.on('data', (chunk) => decoder.push(chunk, (f) => frames.push(f)));
-  socket.on('error', () => undefined);
-  const closed = once(socket, 'close');
-  return { socket, frames, send: (f) => socket.write(encodeFrame(f)), closed };
-}
-
-/** Does the real handshake: waits for hello, proves the per-user secret, registers. */
-async function register(peer: Awaited<ReturnType<typeof rawPeer>>, channelName = 'T'): Promise<void> {
-  await waitFor(() => peer.frames.some((f) => f.conn.type === 'hello'), { message: 'hello' });
-  const nonce = peer.frames.find((f) => f.conn.type === 'hello')!.conn.nonce as string;
-  const clientNonce = newNonce();
-  const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', channelName);
-  peer.send({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName, clientNonce, proof } });
-  await waitFor(() => peer.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'register answer' });
-  expect(peer.frames.find((f) => f.conn.type === 'register_channel_res')!.conn.success).toBe(true);
-}
 
 describe('leader and follower over loopback', () => {
   it('first client leads, the second follows, and every method style works across the socket', async () => {
@@ -128,8 +102,8 @@ describe('leader and follower over loopback', () => {
   it('refuses methods the channel did not delegate; the real client never sees them', async () => {
     const leader = make();
     await leader.ready();
-    const peer = await rawPeer();
-    await register(peer);
+    const peer = await rawPeer(port, sockets);
+    await register(peer, 'T');
     for (const [i, method] of ['_secret', 'constructor', 'toString', 'push', '__proto__', 42].entries()) {
       peer.send({ isResponse: false, id: 10 + i, timeout: 5000, conn: { type: 'invoke', method, argLength: 0, oneway: false } });
     }
@@ -152,7 +126,7 @@ describe('leader and follower over loopback', () => {
     await leader.ready();
     const follower = make({ logger });
     await follower.ready();
-    const peer = await rawPeer();
+    const peer = await rawPeer(port, sockets);
     peer.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await peer.closed;
     await waitFor(() => warnings.some((w) => /protocol error/.test(w)), { message: 'protocol warning' });
@@ -341,8 +315,8 @@ describe('leader and follower over loopback', () => {
   it('the leader drops a registered follower that stays silent for 3 heartbeats', async () => {
     const leader = make({ heartbeatInterval: 100 });
     await leader.ready();
-    const peer = await rawPeer();
-    await register(peer);
+    const peer = await rawPeer(port, sockets);
+    await register(peer, 'T');
     const started = Date.now();
     await peer.closed;
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
@@ -391,8 +365,8 @@ describe('leader and follower over loopback', () => {
     await leader.ready();
     const follower = make();
     await follower.ready();
-    const peer = await rawPeer();
-    await register(peer);
+    const peer = await rawPeer(port, sockets);
+    await register(peer, 'T');
     peer.socket.write(bytes());
     await peer.closed;
     expect(await follower.echo('alive')).toBe('alive');

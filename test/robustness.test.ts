@@ -1,14 +1,12 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { newNonce, proofOf } from '../src/auth/handshake.js';
-import { resolveSecret } from '../src/auth/secret.js';
 import { cluster, CodecError, type ClusterClient } from '../src/index.js';
-import { FrameDecoder } from '../src/protocol/decoder.js';
-import { encodeFrame, type Frame } from '../src/protocol/frame.js';
+import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/workers.js';
+import { rawPeer, register } from './helpers/raw-peer.js';
 
 const clients: ClusterClient[] = [];
 const sockets: net.Socket[] = [];
@@ -43,22 +41,12 @@ describe('robustness', () => {
     await healthy.ready();
 
     // A follower that registers, subscribes, then never reads again.
-    const socket = net.connect(port, '127.0.0.1');
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    const frames: Frame[] = [];
-    const decoder = new FrameDecoder();
-    const onData = (chunk: Buffer): void => decoder.push(chunk, (f) => frames.push(f));
-    socket.on('data', onData);
-    await waitFor(() => frames.some((f) => f.conn.type === 'hello'), { message: 'hello' });
-    const nonce = frames[0]!.conn.nonce as string;
-    const clientNonce = newNonce();
-    const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', 'R');
-    socket.write(encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'R', clientNonce, proof } }));
-    await waitFor(() => frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'registered' });
+    const peer = await rawPeer(port, sockets);
+    await register(peer, 'R');
+    const socket = peer.socket;
     socket.write(encodeFrame({ isResponse: false, id: 2, timeout: 0, conn: { type: 'subscribe', key: '{"dataId":"flood"}' }, app: defaultTranscode.encode({ dataId: 'flood' }) }));
     await waitFor(() => leader.stats().subscriptions.some((s) => s.subscribers === 2), { message: 'both subscribed' });
-    socket.removeListener('data', onData);
+    peer.stopReading();
     socket.pause();
 
     const real = TestClient.instances[0]!;
