@@ -1,0 +1,59 @@
+'use strict';
+// A process using leaderlink or cluster-client 3.7 around BenchDataClient. The same file is the
+// forced leader (roles/leader.cjs), a forced follower (roles/follower.cjs), or a competing
+// member (failover survivors: isLeader left unset so they can take over).
+const path = require('node:path');
+const BenchDataClient = require('../data-client.cjs');
+const { makeWorkload } = require('./workload.cjs');
+const { leaderHandlers } = require('./leader-side.cjs');
+const { quietLogger, waitFor } = require('./ctl.cjs');
+
+function loadLib(lib) {
+  // the orchestrator freezes one copy of entry/ + dist/ for the whole run (LEADERLINK_BENCH_ENTRY)
+  if (lib === 'leaderlink') return require(process.env.LEADERLINK_BENCH_ENTRY || path.join(__dirname, '..', '..', 'entry', 'index.cjs'));
+  if (lib === 'cluster-client') return require('cluster-client');
+  throw new Error(`unknown lib ${lib}`);
+}
+
+async function initMember(opts) {
+  const cluster = loadLib(opts.lib);
+  const logger = quietLogger();
+  const options = { port: opts.port, logger, responseTimeout: 3000 };
+  if (opts.isLeader === true || opts.isLeader === false) options.isLeader = opts.isLeader;
+  if (opts.isLeader === false) options.maxWaitTime = 15000;
+  const client = cluster(BenchDataClient, options).create({ tickMs: opts.tickMs || 0, tickKey: 'tick' });
+  let errors = 0;
+  client.on('error', () => { errors++; });
+  await Promise.race([
+    client.ready(),
+    new Promise((_, rej) => setTimeout(() => rej(new Error('ready() took over 20 s')), 20000).unref()),
+  ]);
+
+  const adapter = {
+    call: (m, a) => client[m](a),
+    subscribe: (key, l) => client.subscribe({ dataId: key }, l),
+    onLost(fn) {
+      // leaderlink: 'leaderLost'; cluster-client re-emits its follower's socket 'close'
+      client.on(opts.lib === 'leaderlink' ? 'leaderLost' : 'close', fn);
+    },
+  };
+  const realClient = () => {
+    const [rc] = BenchDataClient.instances;
+    if (!rc) throw new Error('no real client in this process (not the leader?)');
+    return rc;
+  };
+  const handlers = {
+    ...leaderHandlers(realClient),
+    ...makeWorkload(adapter),
+    state() {
+      return { isLeader: !!client.isClusterClientLeader, errors, logged: logger.counts };
+    },
+    async waitLeader({ timeoutMs = 5000 }) {
+      await waitFor(() => BenchDataClient.instances.size > 0, timeoutMs, 'real client');
+      return true;
+    },
+  };
+  return { handlers, info: { isLeader: !!client.isClusterClientLeader, lib: opts.lib } };
+}
+
+module.exports = { initMember };

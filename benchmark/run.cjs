@@ -1,0 +1,499 @@
+#!/usr/bin/env node
+'use strict';
+// leaderlink benchmark orchestrator. See benchmark/README.md.
+//   node benchmark/run.cjs [--quick] [--json FILE] [--only rtt,fanout,...] [--reps N]
+//                          [--comparators leaderlink,cluster-client,raw,ipc] [--profile DIR]
+// Every role runs in its own process (benchmark/roles), on a fresh port per repetition; all
+// comparators run back to back inside each repetition so ratios are taken pair by pair.
+const fs = require('node:fs');
+const os = require('node:os');
+const net = require('node:net');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { startRole, stopAll, extraPids, killAllSync, installCleanup } = require('./lib/procs.cjs');
+const { sleep } = require('./lib/ctl.cjs');
+const { hr } = require('./lib/workload.cjs');
+
+const COMPARATORS = ['leaderlink', 'cluster-client', 'raw', 'ipc'];
+const LABEL = { leaderlink: 'leaderlink', 'cluster-client': 'cluster-client', raw: 'raw TCP', ipc: 'IPC' };
+const SCENARIOS = ['reqresp', 'fanout', 'failover', 'memory'];
+
+// ---------------------------------------------------------------- arguments
+function parseArgs(argv) {
+  const a = { quick: false, json: null, only: null, reps: null, comparators: COMPARATORS.slice(), profile: null };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--quick') a.quick = true;
+    else if (k === '--json') a.json = argv[++i];
+    else if (k === '--only') a.only = argv[++i].split(',').map((s) => ({ rtt: 'reqresp', throughput: 'reqresp', cost: 'reqresp' }[s] || s));
+    else if (k === '--reps') a.reps = Number(argv[++i]);
+    else if (k === '--comparators') a.comparators = argv[++i].split(',');
+    else if (k === '--profile') a.profile = path.resolve(argv[++i]);
+    else if (k === '--help' || k === '-h') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 6).join('\n')); process.exit(0); }
+    else throw new Error(`unknown argument ${k}`);
+  }
+  for (const c of a.comparators) if (!COMPARATORS.includes(c)) throw new Error(`unknown comparator ${c}`);
+  return a;
+}
+const args = parseArgs(process.argv.slice(2));
+const Q = args.quick;
+const P = {
+  reps: { reqresp: Q ? 2 : 5, fanout: Q ? 1 : 5, failover: Q ? 2 : 7, memory: Q ? 1 : 5 },
+  warm: Q ? 500 : 2000,
+  rttN: Q ? 1000 : 5000,
+  windowMs: Q ? 500 : 1500,
+  inflight: 64,
+  fanFollowers: 8,
+  fanTotal: 2000,
+  fanTimeoutMs: Q ? 15000 : 30000,
+  foSurvivors: 3,
+  foCallEveryMs: 2,
+  foTickMs: 2,
+  foSteadyMs: Q ? 300 : 500,
+  memFollowers: 32,
+  memCalls: 200,
+  budgetMs: Q ? 150000 : 900000,
+};
+if (args.reps) for (const k of Object.keys(P.reps)) P.reps[k] = args.reps;
+const scenarios = args.only || SCENARIOS;
+
+// ---------------------------------------------------------------- helpers
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const sum = (xs) => xs.reduce((s, x) => s + (typeof x === 'number' ? x : 0), 0);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function inBatches(n, size, fn) {
+  const out = [];
+  for (let i = 0; i < n; i += size) {
+    const chunk = [];
+    for (let j = i; j < Math.min(n, i + size); j++) chunk.push(fn(j));
+    out.push(...(await Promise.all(chunk)));
+  }
+  return out;
+}
+
+function profArgv(comp, role) {
+  if (!args.profile || comp !== 'leaderlink') return [];
+  const dir = path.join(args.profile, role);
+  fs.mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
+/** A leader and `n` followers of one comparator on a fresh port. */
+async function startGroup(comp, n, { tickMs = 0, compete = false } = {}) {
+  const port = comp === 'ipc' ? 0 : await freePort();
+  const roles = [];
+  const g = { comp, port, leader: null, followers: [], roles };
+  const track = (r) => { roles.push(r); return r; };
+  g.stop = () => stopAll(roles, args.profile && comp === 'leaderlink' ? 5000 : 0);
+  g.addFollowers = async (k) => {
+    let added;
+    if (comp === 'leaderlink' || comp === 'cluster-client') {
+      added = await inBatches(k, 8, () => startRole('follower', { lib: comp, port, isLeader: compete ? undefined : false, tickMs },
+        { name: `${comp} follower`, execArgv: profArgv(comp, 'follower') }).then(track));
+      const wrong = added.filter((r) => r.readyInfo.isLeader);
+      if (wrong.length) throw new Error(`${comp}: a follower became leader`);
+    } else if (comp === 'raw') {
+      added = await inBatches(k, 8, () => startRole('raw-client', { port }, { name: 'raw client' }).then(track));
+    } else {
+      const base = g.followers.length;
+      const pids = await g.leader.call('spawn', { n: k }, 60000);
+      pids.forEach((p) => extraPids.add(p));
+      added = pids.map((pid, i) => ({
+        pid,
+        call: (cmd, a = {}, t = 60000) => g.leader.call('child', { i: base + i, cmd, args: a, timeoutMs: t }, t + 2000),
+      }));
+    }
+    g.followers.push(...added);
+    return added;
+  };
+  try {
+    if (comp === 'leaderlink' || comp === 'cluster-client') {
+      g.leader = track(await startRole('leader', { lib: comp, port, isLeader: true, tickMs }, { name: `${comp} leader`, execArgv: profArgv(comp, 'leader') }));
+      if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: forced leader is not leader`);
+    } else if (comp === 'raw') {
+      g.leader = track(await startRole('raw-server', { port }, { name: 'raw server' }));
+    } else {
+      g.leader = track(await startRole('ipc-parent', {}, { name: 'ipc parent' }));
+    }
+    if (n > 0) await g.addFollowers(n);
+    return g;
+  } catch (err) {
+    await g.stop();
+    throw err;
+  }
+}
+
+async function withGroup(comp, n, opts, fn) {
+  const g = await startGroup(comp, n, opts);
+  try {
+    return await fn(g);
+  } finally {
+    await g.stop();
+  }
+}
+
+// ---------------------------------------------------------------- scenarios
+// rtt + throughput + CPU cost: one leader, one follower
+async function reqresp(comp) {
+  return withGroup(comp, 1, {}, async (g) => {
+    const F = g.followers[0];
+    const L = g.leader;
+    await F.call('warm', { n: P.warm });
+    const rtt = await F.call('rtt', { n: P.rttN });
+    const c0 = await L.call('cpu');
+    const small = await F.call('tput', { windowMs: P.windowMs, inflight: P.inflight, kind: 'small', drain: true }, P.windowMs + 10000);
+    const c1 = await L.call('cpu');
+    const leaderCpuUs = (c1.user - c0.user) + (c1.system - c0.system);
+    const per100k = (us, calls) => (calls > 0 ? (us / 1e6) * (1e5 / calls) : null);
+    let buf;
+    try {
+      await F.call('warm', { n: 5, kind: 'buffer' }, 30000);
+      buf = await F.call('tput', { windowMs: P.windowMs, inflight: P.inflight, kind: 'buffer', drain: false }, P.windowMs + 10000);
+    } catch (err) {
+      buf = { error: String(err.message || err), mbPerSec: 0 };
+    }
+    return {
+      rtt, small, buf,
+      leaderCpuS100k: per100k(leaderCpuUs, small.totalCalls),
+      followerCpuS100k: per100k(small.cpuUserUs + small.cpuSysUs, small.totalCalls),
+    };
+  });
+}
+
+// fan-out: 8 subscribed followers, the leader's real client pushes 2000 ~1 KiB objects
+async function fanout(comp) {
+  return withGroup(comp, P.fanFollowers, {}, async (g) => {
+    const L = g.leader;
+    const F = g.followers;
+    await Promise.all(F.map((f) => f.call('fanSubscribe', { key: 'fanout', total: P.fanTotal })));
+    // every subscription must have reached the leader: push probes until all followers saw one
+    const end = Date.now() + 15000;
+    for (let n = 0; ; n++) {
+      await L.call('probe', { key: 'fanout', n });
+      await sleep(20);
+      const st = await Promise.all(F.map((f) => f.call('fanState')));
+      if (st.every((s) => s.probeSeen > 0)) break;
+      if (Date.now() > end) throw new Error('followers never received the probe');
+    }
+    await sleep(50);
+    await L.call('fanPrepare', { total: P.fanTotal });
+    const push = await L.call('fanPush', { key: 'fanout' }, 60000);
+    const res = await Promise.all(F.map((f) => f.call('fanWait', { timeoutMs: P.fanTimeoutMs, idleMs: 3000 }, P.fanTimeoutMs + 5000)));
+    const complete = res.every((r) => r.complete);
+    return {
+      timeMs: complete ? (Math.max(...res.map((r) => r.lastAt)) - push.t0) / 1e6 : null,
+      pushLoopMs: (push.t1 - push.t0) / 1e6,
+      lost: sum(res.map((r) => r.lost)),
+      dup: sum(res.map((r) => r.dup)),
+      reordered: sum(res.map((r) => r.reordered)),
+      perFollowerMs: res.map((r) => (r.lastAt ? (r.lastAt - push.t0) / 1e6 : null)),
+    };
+  });
+}
+
+// failover: 4 members (forced leader + 3 competing), all subscribed and calling; SIGKILL the leader
+async function failover(comp) {
+  return withGroup(comp, P.foSurvivors, { tickMs: P.foTickMs, compete: true }, async (g) => {
+    const all = [g.leader, ...g.followers];
+    await Promise.all(all.map((r) => r.call('foStart', { key: 'tick', intervalMs: P.foCallEveryMs })));
+    await sleep(P.foSteadyMs);
+    const deadPid = g.leader.pid;
+    const killAt = hr();
+    process.kill(deadPid, 'SIGKILL');
+    const deadline = Date.now() + (comp === 'leaderlink' ? 10000 : 20000);
+    let reports;
+    for (;;) {
+      await sleep(20);
+      reports = await Promise.all(g.followers.map((f) => f.call('foReport', { killAt, deadPid })));
+      if (reports.every((r) => r.pushMs !== null && r.callMs !== null) || Date.now() > deadline) break;
+    }
+    await sleep(300);
+    await Promise.all(g.followers.map((f) => f.call('foStop', { waitMs: 3500 }, 10000)));
+    reports = await Promise.all(g.followers.map((f) => f.call('foReport', { killAt, deadPid })));
+    const states = await Promise.all(g.followers.map((f) => f.call('state')));
+    const recovered = reports.every((r) => r.pushMs !== null && r.callMs !== null);
+    return {
+      recovered,
+      worstCallMs: recovered ? Math.max(...reports.map((r) => r.callMs)) : null,
+      worstPushMs: recovered ? Math.max(...reports.map((r) => r.pushMs)) : null,
+      medianCallMs: median(reports.map((r) => r.callMs)),
+      worstLostMs: reports.every((r) => r.lostMs !== null) ? Math.max(...reports.map((r) => r.lostMs)) : null,
+      failed: sum(reports.map((r) => r.failed)),
+      failedInflight: sum(reports.map((r) => r.failedInflight)),
+      failedOther: sum(reports.map((r) => r.failedOther)),
+      pending: sum(reports.map((r) => r.pending)),
+      newLeaders: states.filter((s) => s.isLeader).length,
+      survivors: reports,
+    };
+  });
+}
+
+// memory: leader RSS alone, then with 32 subscribed followers that made calls
+async function memory(comp) {
+  return withGroup(comp, 0, {}, async (g) => {
+    const L = g.leader;
+    const rss0 = (await L.call('rss')).rss;
+    await g.addFollowers(P.memFollowers);
+    await inBatches(g.followers.length, 8, (i) => g.followers[i].call('memSetup', { calls: P.memCalls, key: 'mem' }));
+    const end = Date.now() + 15000;
+    for (let n = 0; ; n++) {
+      await L.call('memPush', { key: 'mem', n });
+      await sleep(50);
+      const st = await Promise.all(g.followers.map((f) => f.call('memState')));
+      if (st.every((s) => s.seen > 0)) break;
+      if (Date.now() > end) throw new Error('followers never received the memory push');
+    }
+    const rssN = (await L.call('rss')).rss;
+    const frss = await Promise.all(g.followers.map((f) => f.call('rss')));
+    return {
+      leaderRss0MiB: rss0 / 1048576,
+      leaderRssMiB: rssN / 1048576,
+      perFollowerKiB: (rssN - rss0) / P.memFollowers / 1024,
+      followerRssMiB: median(frss.map((r) => r.rss)) / 1048576,
+    };
+  });
+}
+
+const RUNNERS = { reqresp, fanout, failover, memory };
+const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'cluster-client'], memory: COMPARATORS };
+
+// ---------------------------------------------------------------- table
+// [scenario, metric, unit, get(result) -> number, kind: 'val' | 'count', better: 'low' | 'high', source]
+const ROWS = [
+  ['rtt', 'p50', 'us', (r) => r.rtt.p50, 'val', 'low', 'reqresp'],
+  ['rtt', 'p90', 'us', (r) => r.rtt.p90, 'val', 'low', 'reqresp'],
+  ['rtt', 'p99', 'us', (r) => r.rtt.p99, 'val', 'low', 'reqresp'],
+  ['throughput', 'small, 64 in flight', 'calls/s', (r) => r.small.callsPerSec, 'val', 'high', 'reqresp'],
+  ['throughput', 'small: failed calls', 'sum', (r) => r.small.failed, 'count', 'low', 'reqresp'],
+  ['throughput', '64 KiB Buffer, 64 in flight', 'MB/s', (r) => r.buf.mbPerSec || 0, 'val', 'high', 'reqresp'],
+  ['throughput', '64 KiB: failed in window', 'sum', (r) => (r.buf.error ? NaN : r.buf.failedInWindow), 'count', 'low', 'reqresp'],
+  ['fan-out', 'all 2000 at all 8', 'ms', (r) => (r.timeMs === null ? NaN : r.timeMs), 'val', 'low', 'fanout'],
+  ['fan-out', 'leader push loop', 'ms', (r) => r.pushLoopMs, 'val', 'low', 'fanout'],
+  ['fan-out', 'lost', 'sum', (r) => r.lost, 'count', 'low', 'fanout'],
+  ['fan-out', 'duplicated', 'sum', (r) => r.dup, 'count', 'low', 'fanout'],
+  ['fan-out', 'reordered', 'sum', (r) => r.reordered, 'count', 'low', 'fanout'],
+  ['failover', 'worst survivor: kill->call', 'ms', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs), 'val', 'low', 'failover'],
+  ['failover', 'worst survivor: kill->push', 'ms', (r) => (r.worstPushMs === null ? NaN : r.worstPushMs), 'val', 'low', 'failover'],
+  ['failover', 'worst survivor: kill->loss seen', 'ms', (r) => (r.worstLostMs === null ? NaN : r.worstLostMs), 'val', 'low', 'failover'],
+  ['failover', 'failed calls (all)', 'sum', (r) => r.failed, 'count', 'low', 'failover'],
+  ['failover', 'failed, not in flight', 'sum', (r) => r.failedOther, 'count', 'low', 'failover'],
+  ['failover', 'runs not recovered', 'sum', (r) => (r.recovered ? 0 : 1), 'count', 'low', 'failover'],
+  ['failover', 'runs without 1 new leader', 'sum', (r) => (r.newLeaders === 1 ? 0 : 1), 'count', 'low', 'failover'],
+  ['cost', 'leader CPU per 100k calls', 's', (r) => r.leaderCpuS100k, 'val', 'low', 'reqresp'],
+  ['cost', 'follower CPU per 100k calls', 's', (r) => r.followerCpuS100k, 'val', 'low', 'reqresp'],
+  ['cost', 'leader RSS, 32 followers', 'MiB', (r) => r.leaderRssMiB, 'val', 'low', 'memory'],
+  ['cost', 'leader RSS per follower', 'KiB', (r) => r.perFollowerKiB, 'val', 'low', 'memory'],
+  ['cost', 'follower process RSS', 'MiB', (r) => r.followerRssMiB, 'val', 'low', 'memory'],
+];
+
+function cell(results, src, comp, get, kind) {
+  const runs = ((results[src] || {})[comp] || []);
+  const vals = runs.map((r) => (r && !r.error ? safe(get, r) : NaN));
+  if (!runs.length) return { v: null, vals, runs };
+  if (runs.every((r) => r && r.error)) return { v: null, err: true, vals, runs };
+  if (kind === 'count') return { v: vals.every((x) => Number.isNaN(x)) ? null : sum(vals.filter((x) => !Number.isNaN(x))), vals, runs };
+  return { v: median(vals), vals, runs };
+}
+function safe(get, r) { try { const v = get(r); return typeof v === 'number' ? v : NaN; } catch { return NaN; } }
+
+/** Median over repetitions of the per-repetition ratio leaderlink / other. */
+function ratio(results, src, other, get) {
+  const a = ((results[src] || {}).leaderlink || []);
+  const b = ((results[src] || {})[other] || []);
+  const rs = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (!a[i] || a[i].error || !b[i] || b[i].error) continue;
+    const x = safe(get, a[i]); const y = safe(get, b[i]);
+    if (Number.isFinite(x) && Number.isFinite(y) && y > 0) rs.push(x / y);
+    else if (Number.isFinite(x) && x > 0 && y === 0) rs.push(Infinity);
+  }
+  if (!rs.length) return null;
+  rs.sort((p, q) => p - q);
+  const m = rs.length >> 1;
+  return rs.length % 2 ? rs[m] : (rs[m - 1] + rs[m]) / 2;
+}
+
+function fmt(v, unit) {
+  if (v === null || v === undefined || Number.isNaN(v)) return '-';
+  if (v === Infinity) return 'inf';
+  if (unit === 'sum') return String(Math.round(v));
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toPrecision(2);
+}
+const fmtRatio = (r) => (r === null ? '-' : r === Infinity ? 'inf' : `${r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
+
+function evaluateTargets(results) {
+  const R = (src, other, get) => ratio(results, src, other, get);
+  const T = [];
+  const add = (name, value, ok, detail) => T.push({ name, value, pass: value === null || value === undefined ? null : ok, detail });
+  if (results.reqresp) {
+    const p50 = R('reqresp', 'raw', (r) => r.rtt.p50);
+    add('rtt p50 <= 1.3x raw TCP', p50, p50 !== null && p50 <= 1.3, fmtRatio(p50));
+    const s = R('reqresp', 'raw', (r) => r.small.callsPerSec);
+    add('small throughput >= 0.6x raw TCP', s, s !== null && s >= 0.6, fmtRatio(s));
+    const sc = R('reqresp', 'cluster-client', (r) => r.small.callsPerSec);
+    add('small throughput >= 3x cluster-client', sc, sc !== null && sc >= 3, fmtRatio(sc));
+    const b = R('reqresp', 'raw', (r) => r.buf.mbPerSec || 0);
+    add('64 KiB throughput >= 0.5x raw TCP', b, b !== null && b >= 0.5, fmtRatio(b));
+  }
+  if (results.fanout) {
+    const f = R('fanout', 'cluster-client', (r) => (r.timeMs === null ? NaN : r.timeMs));
+    const lost = cell(results, 'fanout', 'leaderlink', (r) => r.lost + (r.timeMs === null ? 1 : 0), 'count').v;
+    add('fan-out <= 1/5 of cluster-client time, 0 lost', f === null && lost === null ? null : f, f !== null && f <= 0.2 && lost === 0, `${fmtRatio(f)}, lost ${lost}`);
+  }
+  if (results.failover) {
+    const w = cell(results, 'failover', 'leaderlink', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs), 'val');
+    const notRec = cell(results, 'failover', 'leaderlink', (r) => (r.recovered ? 0 : 1), 'count').v;
+    add('failover: median worst kill->call <= 15 ms', w.v, w.v !== null && w.v <= 15 && notRec === 0, `${fmt(w.v, 'ms')} ms${notRec ? `, ${notRec} runs not recovered` : ''}`);
+    const other = cell(results, 'failover', 'leaderlink', (r) => r.failedOther, 'count').v;
+    add('failover: no failed call except in flight', other, other === 0, `${other} other failures`);
+  }
+  return T;
+}
+
+function printTable(results) {
+  const header = ['scenario', 'metric', 'unit', ...COMPARATORS.map((c) => LABEL[c]), 'll/raw', 'll/cc'];
+  const rows = [];
+  for (const [sc, metric, unit, get, kind, , src] of ROWS) {
+    if (!results[src]) continue;
+    const vals = COMPARATORS.map((c) => {
+      const x = cell(results, src, c, get, kind);
+      return x.err ? 'ERR' : fmt(x.v, unit);
+    });
+    const rr = kind === 'count' ? '-' : fmtRatio(ratio(results, src, 'raw', get));
+    const rc = kind === 'count' ? '-' : fmtRatio(ratio(results, src, 'cluster-client', get));
+    rows.push([sc, metric, unit === 'sum' ? 'count' : unit, ...vals, rr, rc]);
+  }
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (i < 3 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  const out = [line(header), w.map((n) => '-'.repeat(n)).join('  ')];
+  let last = '';
+  for (const r of rows) {
+    if (r[0] !== last && last) out.push('');
+    out.push(line(r[0] === last ? ['', ...r.slice(1)] : r));
+    last = r[0];
+  }
+  console.log(out.join('\n'));
+  console.log('\nvalues: median over repetitions (counts: sum over repetitions); ratios: median of per-repetition leaderlink/other');
+  const T = evaluateTargets(results);
+  if (T.length) {
+    console.log('\ntargets (leaderlink):');
+    const tw = Math.max(...T.map((t) => t.name.length));
+    for (const t of T) console.log(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.name.padEnd(tw)}  ${t.detail}`);
+  }
+  return T;
+}
+
+/** Copy entry/ + dist/ (same relative layout, so node_modules still resolve) under benchmark/.snapshot. */
+async function snapshotBuild() {
+  const root = path.join(__dirname, '..');
+  const dir = path.join(__dirname, '.snapshot', String(process.pid));
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
+      fs.cpSync(path.join(root, 'entry'), path.join(dir, 'entry'), { recursive: true });
+      const code = fs.readFileSync(path.join(root, 'dist', 'index.cjs'));
+      fs.writeFileSync(path.join(dir, 'dist', 'index.cjs'), code);
+      const builtAt = fs.statSync(path.join(root, 'dist', 'index.cjs')).mtime.toISOString();
+      const entry = path.join(dir, 'entry', 'index.cjs');
+      execFileSync(process.execPath, ['-e', `require(${JSON.stringify(entry)})`], { stdio: 'pipe' });
+      process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+      return { entry, builtAt, sha256: require('node:crypto').createHash('sha256').update(code).digest('hex').slice(0, 16) };
+    } catch (err) {
+      if (attempt === 9) { console.error(`could not snapshot the leaderlink build: ${err.message}`); return null; }
+      await sleep(1000); // a concurrent tsup run may be rewriting dist/
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  installCleanup();
+  const t0 = Date.now();
+  const watchdog = setTimeout(() => {
+    console.error(`\nbenchmark exceeded its ${P.budgetMs / 1000} s budget; killing every role`);
+    killAllSync();
+    process.exit(2);
+  }, P.budgetMs);
+  watchdog.unref();
+
+  // leaderlink must be built; a missing or failing build is reported per run, not fatal
+  try {
+    execFileSync(process.execPath, [path.join(__dirname, '..', 'scripts', 'build-if-needed.cjs')], { stdio: 'inherit', cwd: path.join(__dirname, '..') });
+  } catch (err) {
+    console.error(`leaderlink build failed (${err.message}); its runs will show ERR`);
+  }
+
+  // Other engineers rebuild dist/ while we run: every role loads one frozen copy of this build.
+  const snap = await snapshotBuild();
+  if (snap) process.env.LEADERLINK_BENCH_ENTRY = snap.entry;
+
+  const meta = {
+    date: new Date().toISOString(), node: process.version, platform: `${os.platform()} ${os.release()}`,
+    cpus: os.cpus().length, cpuModel: (os.cpus()[0] || {}).model, loadavg: os.loadavg(), quick: Q, params: P,
+    clusterClientVersion: require('cluster-client/package.json').version, comparators: args.comparators, scenarios,
+    leaderlinkBuild: snap ? { sha256: snap.sha256, builtAt: snap.builtAt } : null,
+  };
+  console.log(`leaderlink benchmark ${Q ? '(quick) ' : ''}- node ${meta.node}, ${meta.cpus} CPUs, load ${meta.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`cluster-client ${meta.clusterClientVersion}; repetitions ${JSON.stringify(P.reps)}\n`);
+
+  const results = {};
+  const errors = [];
+  for (const sc of scenarios) {
+    if (!RUNNERS[sc]) throw new Error(`unknown scenario ${sc}`);
+    const comps = args.comparators.filter((c) => APPLIES[sc].includes(c));
+    results[sc] = {};
+    for (const c of comps) results[sc][c] = [];
+    for (let rep = 0; rep < P.reps[sc]; rep++) {
+      // rotate the order each repetition so no comparator always runs first
+      const order = comps.map((_, i) => comps[(i + rep) % comps.length]);
+      const line = [];
+      for (const c of order) {
+        const ts = Date.now();
+        let r;
+        try {
+          r = await RUNNERS[sc](c);
+        } catch (err) {
+          r = { error: String((err && err.message) || err) };
+          errors.push({ scenario: sc, rep, comparator: c, error: r.error });
+        }
+        results[sc][c][rep] = r;
+        line.push(`${LABEL[c]} ${r.error ? 'ERR' : 'ok'} ${((Date.now() - ts) / 1000).toFixed(1)}s`);
+      }
+      console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${sc} rep ${rep + 1}/${P.reps[sc]}: ${line.join(', ')}`);
+    }
+  }
+  console.log('');
+  for (const e of errors) console.log(`error: ${e.scenario} rep ${e.rep + 1} ${e.comparator}: ${e.error.split('\n')[0]}`);
+  if (errors.length) console.log('');
+  const targets = printTable(results);
+  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (args.json) {
+    fs.writeFileSync(args.json, JSON.stringify({ meta, results, targets, errors }, null, 2));
+    console.log(`raw numbers written to ${args.json}`);
+  }
+}
+
+main().then(() => { killAllSync(); process.exit(0); }, (err) => { console.error(err); killAllSync(); process.exit(1); });
