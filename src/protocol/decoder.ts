@@ -131,6 +131,24 @@ export class FrameDecoder {
   #stash(part: Buffer): void {
     this.#pending.push(part);
     this.#pendingBytes += part.length;
+    if (this.#need === 0 && this.#pendingBytes < HEADER_SIZE) this.#checkPrefix();
+  }
+
+  /**
+   * A header still incomplete: its first bytes alone may already prove it invalid. Junk such as
+   * "PING\r\n" or a TLS hello is refused at once instead of waiting for 24 bytes that may never come.
+   */
+  #checkPrefix(): void {
+    let i = 0;
+    for (const part of this.#pending) {
+      for (let j = 0; j < part.length && i < 4; j++, i++) {
+        const b = part[j]!;
+        if (i === 0 && b !== PROTOCOL_VERSION) this.#fail(`unsupported protocol version ${b} (expected ${PROTOCOL_VERSION})`);
+        if (i === 1 && b > 1) this.#fail(`invalid frame type byte ${b} (expected 0 = request or 1 = response)`);
+        if (i >= 2 && b !== 0) this.#fail('reserved header field is not 0');
+      }
+      if (i >= 4) return;
+    }
   }
 
   #deliver(frame: Frame, onFrame: (frame: Frame) => void, chunk: Buffer, offset: number): void {

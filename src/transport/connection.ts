@@ -197,6 +197,9 @@ export class Connection extends EventEmitter {
   };
 
   #onFrame = (frame: Frame): void => {
+    // A frame that closed this connection (or its handler did) ends it: the frames the peer
+    // pipelined behind it in the same chunk are not acted on (a subscribe there would leak).
+    if (this.#closed) return;
     if (!frame.isResponse) {
       this.emit('request', frame);
       return;

@@ -35,6 +35,8 @@ export interface PortServerOptions {
 
 // A connection that has not registered within this time is closed (it is not a follower).
 const REGISTER_DEADLINE_MS = 10_000;
+// setTimeout cannot wait longer than this (about 24.8 days); longer delays fire at once, with a warning.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The loopback TCP server of the leader process. One per port per process, shared by every
@@ -255,7 +257,8 @@ export class PortServer {
     }
     // Park until a client of that name is created in this process, or the follower gives up.
     // Answer a little before the follower's own deadline so it gets the real reason.
-    const wait = frame.timeout > 0 ? Math.max(1, Math.floor(frame.timeout * 0.9)) : REGISTER_DEADLINE_MS;
+    // The timeout is the peer's u32: clamp it to what a timer can wait.
+    const wait = frame.timeout > 0 ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(frame.timeout * 0.9))) : REGISTER_DEADLINE_MS;
     let set = this.#parked.get(channelName);
     if (!set) this.#parked.set(channelName, (set = new Set()));
     const entry = {
