@@ -54,9 +54,11 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
       // Closed before saying hello: that leader is going away; compete again.
     }
     if (Date.now() - started >= wait) throw new NoLeaderError(port, wait, name);
-    // Refused: nobody listens right now. Compete again after a short random pause, so two
-    // processes that collided do not collide again in lockstep.
-    await delay(isLeader === false ? WAIT_POLL_MS : 1 + Math.floor(Math.random() * 10));
+    // Refused: nobody listens right now. After a SIGKILL the dead leader's listening socket can
+    // outlive its connections by milliseconds, so survivors that noticed early are refused
+    // first: compete again at once a few times, then after short random pauses (two
+    // processes refused together then do not collide again in lockstep).
+    await delay(isLeader === false ? WAIT_POLL_MS : attempt < 3 ? 0 : 1 + Math.floor(Math.random() * 3));
   }
 }
 
@@ -121,5 +123,5 @@ function connect(port: number, timeout: number): Promise<net.Socket | null> {
 }
 
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
 }

@@ -32,4 +32,24 @@ describe('election race', () => {
     }
     expect(bad).toEqual([]);
   }, 240_000);
+
+  // Four-way races are where Linux occasionally lets two exclusive listens both succeed; the
+  // shadow listener must notice (its own port answers with another server's hello) and follow.
+  it(`ends with exactly one leader in each of ${Math.ceil(ROUNDS / 2)} four-way simultaneous starts`, async () => {
+    const four = pool.spawn(4);
+    await Promise.all(four.map((w) => w.waitEvent((e) => e.event === 'started', 10_000, 'start')));
+    const bad: string[] = [];
+    for (let round = 0; round < Math.ceil(ROUNDS / 2); round++) {
+      const port = await freePort();
+      const at = Date.now() + 15;
+      const options = { port, name: 'Race4', connectTimeout: 5000, maxWaitTime: 5000 };
+      const results = await Promise.all(four.map((w) => w.call<Created>('createAt', { at, options })));
+      const leaders = results.filter((r) => r.isLeader).length;
+      if (leaders !== 1) bad.push(`round ${round}: ${leaders} leaders`);
+      // Followers close first, so none of them takes over from the closing leader.
+      await Promise.all(four.filter((_, i) => !results[i]!.isLeader).map((w) => w.call('close')));
+      await Promise.all(four.filter((_, i) => results[i]!.isLeader).map((w) => w.call('close')));
+    }
+    expect(bad).toEqual([]);
+  }, 240_000);
 });

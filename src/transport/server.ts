@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
 import { AuthenticationError, ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
@@ -5,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import type { Frame } from '../protocol/frame.js';
 import { Connection } from './connection.js';
+import { whoAnswers } from './probe.js';
 
 const debug = debugFor('server');
 
@@ -33,6 +35,8 @@ export interface PortServerOptions {
   secret: Buffer;
 }
 
+// How long a new leader waits for its own hello when it checks that it alone holds the port.
+const PROBE_TIMEOUT_MS = 1000;
 // A connection that has not registered within this time is closed (it is not a follower).
 const REGISTER_DEADLINE_MS = 10_000;
 // setTimeout cannot wait longer than this (about 24.8 days); longer delays fire at once, with a warning.
@@ -49,6 +53,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class PortServer {
   readonly port: number;
   readonly startedAt = Date.now();
+  /** Random id sent in every hello, so this server can recognise itself on the port. */
+  readonly id = randomBytes(8).toString('hex');
   readonly #server: net.Server;
   readonly #opts: PortServerOptions;
   readonly #channels = new Map<string, ChannelHandler>();
@@ -88,7 +94,16 @@ export class PortServer {
       };
       const onListening = (): void => {
         server.removeListener('error', onError);
-        resolve(new PortServer(server, port, opts));
+        const won = new PortServer(server, port, opts);
+        // Make sure the kernel really routes this port to us (see probe.ts), else step down.
+        whoAnswers(port, PROBE_TIMEOUT_MS).then((id) => {
+          if (id === undefined || id === won.id) {
+            resolve(won);
+            return;
+          }
+          opts.logger.warn('[leaderlink] port %d: another process listens on it too (pid of this shadow: %d); stepping down to follower', port, process.pid);
+          void won.#shutdown().then(() => resolve(null));
+        });
       };
       server.once('error', onError);
       server.once('listening', onListening);
@@ -177,7 +192,7 @@ export class PortServer {
     this.#unregistered.add(connection);
     // First move of the handshake: a fresh nonce the peer must bind its proof to.
     connection.peer.nonce = newNonce();
-    connection.notify({ type: 'hello', version: 1, nonce: connection.peer.nonce, pid: process.pid });
+    connection.notify({ type: 'hello', version: 1, nonce: connection.peer.nonce, pid: process.pid, server: this.id });
     const deadline = setTimeout(() => {
       this.#opts.logger.warn('[leaderlink] port %d: connection from %s:%s sent no register_channel within %dms, closing it',
         this.port, socket.remoteAddress, socket.remotePort, REGISTER_DEADLINE_MS);

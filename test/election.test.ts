@@ -1,0 +1,75 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encodeFrame } from '../src/protocol/frame.js';
+import { cluster, type ClusterClient } from '../src/index.js';
+import * as probe from '../src/transport/probe.js';
+import { PortServer } from '../src/transport/server.js';
+import { TestClient } from './helpers/test-client.js';
+import { freePort } from './helpers/workers.js';
+
+// The two rare kernel outcomes of simultaneous exclusive listens, forced deterministically
+// (test/election-race.test.ts runs the real race between processes).
+vi.mock('../src/transport/probe.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/transport/probe.js')>();
+  return { ...real, whoAnswers: vi.fn(real.whoAnswers) };
+});
+
+const clients: ClusterClient[] = [];
+const servers: net.Server[] = [];
+let port: number;
+
+beforeEach(async () => {
+  port = await freePort();
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+function make(warnings: string[] = []) {
+  const logger = { info() {}, error() {}, warn: (...a: unknown[]) => void warnings.push(a.map(String).join(' ')) };
+  const c = cluster(TestClient, { port, name: 'E', logger }).create();
+  clients.push(c);
+  return c;
+}
+
+describe('election edge cases', () => {
+  it('both refused: a listen that fails while a connect is refused too means compete again, not give up', async () => {
+    const realClaim = PortServer.claim.bind(PortServer);
+    // First attempt: the listen "fails" as if another process got the port, yet nobody listens.
+    const claim = vi.spyOn(PortServer, 'claim').mockImplementationOnce(async () => null).mockImplementation(realClaim);
+    const c = make();
+    await c.ready();
+    expect(c.role).toBe('leader');
+    expect(claim.mock.calls.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a shadow leader (another listener answers on the same port) steps down and follows', async () => {
+    const warnings: string[] = [];
+    const whoAnswers = vi.mocked(probe.whoAnswers);
+    // First probe: the hello on the port comes from some other server.
+    whoAnswers.mockImplementationOnce(async () => 'someone-else');
+    const c = make(warnings);
+    await c.ready();
+    expect(warnings.some((w) => /another process listens on it too.*stepping down/.test(w))).toBe(true);
+    // Here the "other" listener was imaginary, so after stepping down this process competes again and leads.
+    expect(c.role).toBe('leader');
+    expect(whoAnswers.mock.calls.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('whoAnswers reads the server id from the hello of whoever holds the port', async () => {
+    const fake = net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'hello', nonce: 'a'.repeat(64), server: 'abc123' } }));
+    });
+    servers.push(fake);
+    fake.listen(port, '127.0.0.1');
+    await once(fake, 'listening');
+    const real = await vi.importActual<typeof import('../src/transport/probe.js')>('../src/transport/probe.js');
+    expect(await real.whoAnswers(port, 1000)).toBe('abc123');
+    const nobody = await freePort();
+    expect(await real.whoAnswers(nobody, 1000)).toBeUndefined();
+  });
+});
