@@ -65,6 +65,7 @@ export class ClusterClient extends Base {
   #closing: Promise<void> | undefined;
   #unforward: (() => void) | undefined;
   #generation = 0;
+  #electing: Promise<void> | undefined;
   #losses = 0;
   readonly #pastTraffic: TrafficCounters = emptyTraffic();
 
@@ -169,17 +170,25 @@ export class ClusterClient extends Base {
     this.#unforward?.();
     const role = this.#role;
     if (role) await role.close();
+    // An election under way finishes by closing what it got (see #establish).
+    await this.#electing;
     if (!this.#everReady && !this.readyError) this.ready(closed);
   }
 
   /** One election and set-up; resolves when the role is ready and every subscribe and publish is replayed. */
   async #establish(): Promise<void> {
     const generation = ++this.#generation;
-    const role = await this.#createRole();
-    if (this.#closing) {
-      await role.close();
-      throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed during the election`);
-    }
+    // close() waits for this step: an election it interrupts must not leave a port server
+    // listening after close() resolved.
+    const electing = this.#createRole().then(async (elected) => {
+      if (this.#closing) {
+        await elected.close();
+        throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed during the election`);
+      }
+      return elected;
+    });
+    this.#electing = electing.then(() => undefined, () => undefined);
+    const role = await electing;
     const previous = this.#role;
     if (previous) {
       const t = previous.stats().traffic;

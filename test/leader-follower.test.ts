@@ -207,7 +207,10 @@ describe('leader and follower over loopback', () => {
     // B still served on the same port.
     expect(await fb.echo('b')).toBe('b');
     await b.close();
-    // fa and fb lost their leaders and one of each became leader again on the port.
+    // fa and fb lost their leaders and one of each became leader again on the port. fb may not
+    // even have noticed yet (its ready() can still resolve from before): then its election runs
+    // while fb.close() is called below, and close() must wait for it, or a server would still
+    // hold the port after close() resolved (a bug this test caught).
     await Promise.all([fa.ready(), fb.ready()]);
     expect(await fa.echo('a')).toBe('a');
     await fa.close();
