@@ -3,7 +3,7 @@
 // The primary runs an embedded registry server on loopback and narrates; each worker wraps a
 // RegistryClient with leaderlink. Then the leader is SIGKILLed and the survivors carry on.
 const nodeCluster = require('node:cluster');
-const net = require('node:net');
+const { freePort } = require('./support.cjs');
 
 const WORKERS = 4;
 const DATA_ID = 'demo.service';
@@ -192,15 +192,4 @@ async function primary() {
 
 function line(label, value) {
   console.log(`${label.padEnd(40)} ${value}`);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }

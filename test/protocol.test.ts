@@ -291,3 +291,15 @@ describe('FrameDecoder rejects invalid input', () => {
     expect(() => decoder.push(header({ c: 12, a: 1000 }), () => {})).toThrow('frame of 1036 bytes exceeds maxFrameSize 1024');
   });
 });
+
+describe('PreparedConn', () => {
+  it('encodes exactly like the plain connection object, and checks it once up front', async () => {
+    const { PreparedConn, encodeFrame: enc } = await import('../src/protocol/frame.js');
+    const conn = { type: 'invoke', method: 'getData', argLength: 2, oneway: false };
+    const app = Buffer.from('args');
+    const plain = enc({ isResponse: false, id: 42, timeout: 3000, conn, app });
+    const prepared = enc({ isResponse: false, id: 42, timeout: 3000, conn: PreparedConn.of(conn), app });
+    expect(prepared.equals(plain)).toBe(true);
+    expect(() => PreparedConn.of({ type: '' })).toThrow(/type must be a non-empty string/);
+  });
+});

@@ -10,15 +10,7 @@ import { once, waitFor } from './helpers/wait.js';
 const require = createRequire(__filename);
 const SERVER_FILE = path.join(__dirname, '..', 'examples', 'registry', 'server.cjs');
 
-interface RegistryServer extends EventEmitter {
-  readonly port: number;
-  readonly connections: number;
-  readonly totalConnections: number;
-  readonly published: Map<string, Set<string>>;
-  readonly latest: Map<string, unknown>;
-  setValue(dataId: string, value: unknown): void;
-  close(): Promise<void>;
-}
+type RegistryServer = import('../examples/registry/server.cjs').RegistryServer;
 interface Reg { dataId: string }
 interface RegistryClient extends EventEmitter {
   ready(): Promise<void>;

@@ -2,12 +2,15 @@ import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
 import { AuthenticationError, ChannelNotFoundError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import type { Frame } from '../protocol/frame.js';
+import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { packArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');
+
+// Invoke headers kept per follower (methods x argument counts); beyond this they are not cached.
+const MAX_CACHED_HEADERS = 256;
 
 interface KeyState {
   listeners: Set<Listener>;
@@ -39,6 +42,7 @@ export class Follower implements Role {
   readonly #methods: MethodTable;
   readonly #onError: (err: Error) => void;
   readonly #keys = new Map<string, KeyState>();
+  readonly #headers = new Map<string, PreparedConn>();
   readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #ready: Promise<void>;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -163,7 +167,7 @@ export class Follower implements Role {
   async invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
     if (this.#closed) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`);
     const app = args.length === 0 ? null : packArgs(args, this.#opts.transcode);
-    const conn = { type: 'invoke', method, argLength: args.length, oneway };
+    const conn = this.#invokeHeader(method, args.length, oneway);
     if (oneway) {
       this.#traffic.invokes++;
       this.#conn.notify(conn, app);
@@ -183,6 +187,17 @@ export class Follower implements Role {
     if (res.conn.success === true) return data;
     traffic.errors++;
     throw deserializeError(data);
+  }
+
+  // The connection object of an invoke depends only on these three; serialize it once.
+  #invokeHeader(method: string, argLength: number, oneway: boolean): PreparedConn {
+    const key = `${argLength}|${oneway ? 1 : 0}|${method}`;
+    let header = this.#headers.get(key);
+    if (!header) {
+      header = PreparedConn.of({ type: 'invoke', method, argLength, oneway });
+      if (this.#headers.size < MAX_CACHED_HEADERS) this.#headers.set(key, header);
+    }
+    return header;
   }
 
   close(): Promise<void> {

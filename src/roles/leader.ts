@@ -1,7 +1,7 @@
 import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { encodeFrame, type Frame } from '../protocol/frame.js';
+import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
 import { unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import type { ChannelHandler, PortServer } from '../transport/server.js';
@@ -10,6 +10,11 @@ import type { Push, Subscriber } from './subscriptions.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
+
+// The answers sent for every call and heartbeat, serialized once.
+const INVOKE_OK = PreparedConn.of({ type: 'invoke_result', success: true });
+const INVOKE_FAILED = PreparedConn.of({ type: 'invoke_result', success: false });
+const HEARTBEAT_RES = PreparedConn.of({ type: 'heartbeat_res' });
 
 // Upper bound on the argument count a follower may announce (a lying count must not allocate).
 const MAX_ARGS = 1024;
@@ -182,7 +187,7 @@ export class Leader implements Role, ChannelHandler {
         this.#onInvoke(session, frame);
         return;
       case 'heartbeat':
-        connection.respond(frame.id, { type: 'heartbeat_res' });
+        connection.respond(frame.id, HEARTBEAT_RES);
         return;
       case 'subscribe':
         this.#onSubscribe(session, frame);
@@ -245,7 +250,7 @@ export class Leader implements Role, ChannelHandler {
     const fail = (err: Error): void => {
       traffic.errors++;
       if (oneway) this.#onError(err);
-      else connection.respond(frame.id, { type: 'invoke_result', success: false }, this.#encodeError(err));
+      else connection.respond(frame.id, INVOKE_FAILED, this.#encodeError(err));
     };
     if (typeof method !== 'string' || !this.#methods.callable.has(method) || typeof (this.#host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
@@ -277,7 +282,7 @@ export class Leader implements Role, ChannelHandler {
             fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(err as Error).message}`, { cause: err }));
             return;
           }
-          connection.respond(frame.id, { type: 'invoke_result', success: true }, data);
+          connection.respond(frame.id, INVOKE_OK, data);
         },
         (err: unknown) => {
           session.inFlight--;

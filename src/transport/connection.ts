@@ -4,7 +4,7 @@ import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsume
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame, type ConnObject, type Frame } from '../protocol/frame.js';
+import { encodeFrame, PreparedConn, type ConnObject, type Frame } from '../protocol/frame.js';
 
 const debug = debugFor('connection');
 
@@ -99,10 +99,10 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request and resolves with the peer's response frame; rejects on timeout or close. */
-  request(conn: ConnObject, app: Buffer | null, timeout: number): Promise<Frame> {
+  request(conn: ConnObject | PreparedConn, app: Buffer | null, timeout: number): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       if (this.#closed) {
-        reject(this.#closedError(conn.type));
+        reject(this.#closedError(describeCall(conn)));
         return;
       }
       const id = this.#allocId();
@@ -119,13 +119,13 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
-  notify(conn: ConnObject, app: Buffer | null = null): void {
+  notify(conn: ConnObject | PreparedConn, app: Buffer | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrame({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
   }
 
   /** Answers the request with this id. */
-  respond(id: number, conn: ConnObject, app: Buffer | null = null): void {
+  respond(id: number, conn: ConnObject | PreparedConn, app: Buffer | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrame({ isResponse: true, id, timeout: 0, conn, app }));
   }
@@ -251,6 +251,7 @@ export class Connection extends EventEmitter {
   }
 }
 
-function describeCall(conn: ConnObject): string {
+function describeCall(c: ConnObject | PreparedConn): string {
+  const conn = c instanceof PreparedConn ? c.conn : c;
   return conn.type === 'invoke' && typeof conn.method === 'string' ? `invoke ${conn.method}()` : conn.type;
 }
