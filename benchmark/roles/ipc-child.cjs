@@ -1,6 +1,7 @@
 'use strict';
 // Node IPC comparator, child side: calls go to the parent with process.send, answers come back
 // on the same channel. Control messages (c) and data messages (d) share the pipe, never mixed.
+const { sweepTimeouts } = require('../lib/pending-sweep.cjs');
 const { runRole } = require('../lib/role.cjs');
 const { makeWorkload } = require('../lib/workload.cjs');
 
@@ -20,12 +21,7 @@ runRole(async ({ responseTimeout = 3000 }) => {
       for (const fn of listeners.get(m.k) || []) fn(m.v);
     }
   });
-  setInterval(() => {
-    const now = Date.now();
-    for (const [id, p] of pending) {
-      if (p.deadline < now) { pending.delete(id); p.reject(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })); }
-    }
-  }, 250).unref();
+  sweepTimeouts(pending);
   const adapter = {
     call(m, a) {
       return new Promise((resolve, reject) => {

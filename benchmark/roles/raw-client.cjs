@@ -2,6 +2,7 @@
 // Raw TCP comparator, client side: pending calls by id, one sweeping timer for timeouts (3 s,
 // like the libraries' responseTimeout), the same workloads as every other follower.
 const net = require('node:net');
+const { sweepTimeouts } = require('../lib/pending-sweep.cjs');
 const { runRole } = require('../lib/role.cjs');
 const { FrameReader, writeFrame } = require('../lib/raw-frame.cjs');
 const { makeWorkload } = require('../lib/workload.cjs');
@@ -30,12 +31,7 @@ runRole(async ({ port, responseTimeout = 3000 }) => {
     for (const p of pending.values()) p.reject(Object.assign(new Error('connection closed'), { code: 'CLOSED' }));
     pending.clear();
   });
-  setInterval(() => {
-    const now = Date.now();
-    for (const [id, p] of pending) {
-      if (p.deadline < now) { pending.delete(id); p.reject(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })); }
-    }
-  }, 250).unref();
+  sweepTimeouts(pending);
 
   const adapter = {
     call(m, a) {
