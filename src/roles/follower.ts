@@ -61,14 +61,6 @@ export class Follower implements Role {
     this.#ready.catch(() => undefined);
   }
 
-  get leaderPid(): number | undefined {
-    return this.#leaderPid;
-  }
-
-  get connection(): Connection {
-    return this.#conn;
-  }
-
   ready(): Promise<void> {
     return this.#ready;
   }

@@ -82,11 +82,6 @@ export class Leader implements Role, ChannelHandler {
     return this.#host.client;
   }
 
-  /** Followers currently registered. */
-  get followers(): Connection[] {
-    return [...this.#sessions].map((s) => s.connection);
-  }
-
   ready(): Promise<void> {
     return this.#host.ready;
   }

@@ -84,11 +84,6 @@ export class Connection extends EventEmitter {
     return this.#pending.size;
   }
 
-  /** Bytes accepted for writing but not yet handed to the kernel. */
-  get queuedBytes(): number {
-    return this.socket.writableLength;
-  }
-
   /** Who this connection belongs to, used in every log line about it. */
   get label(): string {
     return this.#label;

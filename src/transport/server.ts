@@ -118,12 +118,6 @@ export class PortServer {
     return attempt;
   }
 
-  /** This process's live server on the port, if it holds it. */
-  static async held(port: number): Promise<PortServer | undefined> {
-    const s = await servers.get(port);
-    return s && !s.#closing ? s : undefined;
-  }
-
   get closed(): boolean {
     return this.#closing !== undefined;
   }
