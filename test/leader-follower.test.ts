@@ -226,7 +226,7 @@ describe('leader and follower over loopback', () => {
     const a = make({ name: 'A' });
     await a.ready();
     // isLeader false: B must follow, and the leader process has no client B.
-    const b = make({ name: 'B', isLeader: false, connectTimeout: 300 });
+    const b = make({ name: 'B', isLeader: false, connectTimeout: 300, maxWaitTime: 300 });
     const err = await b.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChannelNotFoundError);
     expect((err as Error).message).toMatch(/no client named "B"/);
@@ -287,6 +287,14 @@ describe('leader and follower over loopback', () => {
     const err = await c.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectTimeoutError);
     expect(err).toMatchObject({ code: 'LEADERLINK_CONNECT_TIMEOUT' });
+  });
+
+  it('a follower waits past connectTimeout for a leader whose real client is slow to be ready (up to maxWaitTime)', async () => {
+    const leader = make({}, { readyDelay: 700 });
+    const follower = make({ isLeader: false, connectTimeout: 200, maxWaitTime: 5000 });
+    await Promise.all([leader.ready(), follower.ready()]);
+    expect(follower.role).toBe('follower');
+    expect(await follower.echo('slow start')).toBe('slow start');
   });
 
   it('a leader whose real client fails ready answers registrations with that error', async () => {

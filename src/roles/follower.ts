@@ -79,16 +79,20 @@ export class Follower implements Role {
   }
 
   async #register(nonce: string, secret: Buffer): Promise<void> {
-    const { name, connectTimeout } = this.#opts;
+    const { name } = this.#opts;
+    // The hello already proved a live leaderlink leader (within connectTimeout). What remains is
+    // waiting for its real client to be ready, or for its process to create this channel: as
+    // long as a follower waits for a leader at all (maxWaitTime), like cluster-client's retries.
+    const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
     const clientNonce = newNonce();
     const proof = proofOf(secret, 'follower', nonce, clientNonce, 'register_channel', name);
     let res: Frame;
     try {
-      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid, clientNonce, proof }, null, connectTimeout);
+      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid, clientNonce, proof }, null, wait);
     } catch (err) {
       this.#conn.close();
       if (err instanceof ResponseTimeoutError) {
-        throw new ConnectTimeoutError(`[leaderlink:${name}] the leader on port ${this.#opts.port} did not accept the registration within ${connectTimeout}ms (connectTimeout)`, { cause: err });
+        throw new ConnectTimeoutError(`[leaderlink:${name}] the leader on port ${this.#opts.port} did not accept the registration within ${wait}ms (its real client not ready; maxWaitTime)`, { cause: err });
       }
       throw err;
     }
