@@ -7,7 +7,7 @@ import type { ResolvedOptions } from './options.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Local } from './roles/local.js';
-import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
+import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
 
 const debug = debugFor('client');
@@ -106,8 +106,7 @@ export class ClusterClient extends Base {
   stats(): ClientStats {
     const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [], traffic: emptyTraffic() };
     // Counters are for this process over its whole life: earlier roles' counts are kept.
-    const traffic = { ...base.traffic };
-    for (const k of Object.keys(traffic) as Array<keyof TrafficCounters>) traffic[k] += this.#pastTraffic[k];
+    const traffic = addTraffic({ ...base.traffic }, this.#pastTraffic);
     return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#generation, leaderLosses: this.#losses, traffic };
   }
 
@@ -190,10 +189,7 @@ export class ClusterClient extends Base {
     this.#electing = electing.then(() => undefined, () => undefined);
     const role = await electing;
     const previous = this.#role;
-    if (previous) {
-      const t = previous.stats().traffic;
-      for (const k of Object.keys(t) as Array<keyof TrafficCounters>) this.#pastTraffic[k] += t[k];
-    }
+    if (previous) addTraffic(this.#pastTraffic, previous.stats().traffic);
     this.#role = role;
     role.onLost((err) => this.#onLost(role, generation, err));
     if (role.realClient) {

@@ -41,6 +41,12 @@ export function emptyTraffic(): TrafficCounters {
   return { invokes: 0, errors: 0, timeouts: 0, pushes: 0, bytesIn: 0, bytesOut: 0 };
 }
 
+/** Adds every counter of `more` into `into`; returns `into`. */
+export function addTraffic(into: TrafficCounters, more: TrafficCounters): TrafficCounters {
+  for (const k of Object.keys(into) as Array<keyof TrafficCounters>) into[k] += more[k];
+  return into;
+}
+
 /** What a wrapper talks to: a leader, a follower or a single-mode local client. */
 export interface Role {
   readonly kind: 'leader' | 'follower' | 'local';
