@@ -167,6 +167,13 @@ describe('authentication', () => {
       expect(() => loadSecretFile(dir)).toThrow(/belongs to uid 65534/);
     });
 
+    it('says how to fix it when the secret directory cannot be created', () => {
+      const parent = tmpDir();
+      const file = path.join(parent, 'not-a-dir');
+      fs.writeFileSync(file, 'x');
+      expect(() => loadSecretFile(path.join(file, 'sub'))).toThrow(/LEADERLINK_SECRET_DIR .*or give every process the same secret/);
+    });
+
     it('a client whose secret file is unsafe fails ready with AuthenticationError', async () => {
       const dir = path.join(tmpDir(), 'unsafe');
       fs.mkdirSync(dir, { mode: 0o700 });

@@ -49,7 +49,7 @@ function ensurePrivateDir(dir: string): void {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new AuthenticationError(`cannot create the leaderlink secret directory ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new AuthenticationError(`cannot create the leaderlink secret directory ${dir}: ${(err as Error).message}; point LEADERLINK_SECRET_DIR (or the secretDir option) to a writable private directory, or give every process the same secret option / LEADERLINK_SECRET`, { cause: err });
     }
   }
   checkPrivate(dir, fs.lstatSync(dir), 'directory');
