@@ -4,6 +4,7 @@ import {
   DEFAULT_MAX_FRAME_SIZE, FrameDecoder, HEADER_SIZE, PROTOCOL_VERSION, encodeFrame,
   type Frame, type FrameInput,
 } from '../src/protocol/index.js';
+import { header } from './helpers/fuzz-gen.js';
 
 function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
   const frames: Frame[] = [];
@@ -20,23 +21,10 @@ function expected(f: FrameInput) {
   return { isResponse: f.isResponse, id: f.id, timeout: f.timeout, conn: f.conn, app: Buffer.from(f.app ?? Buffer.alloc(0)) };
 }
 
-/** A raw header with chosen fields, for crafting invalid frames. */
-function header(fields: { version?: number; kind?: number; reserved?: number; idHi?: number; idLo?: number; timeout?: number; c: number; a: number }): Buffer {
-  const h = Buffer.alloc(HEADER_SIZE);
-  h[0] = fields.version ?? 1;
-  h[1] = fields.kind ?? 0;
-  h.writeUInt16BE(fields.reserved ?? 0, 2);
-  h.writeUInt32BE(fields.idHi ?? 0, 4);
-  h.writeUInt32BE(fields.idLo ?? 1, 8);
-  h.writeUInt32BE(fields.timeout ?? 0, 12);
-  h.writeUInt32BE(fields.c, 16);
-  h.writeUInt32BE(fields.a, 20);
-  return h;
-}
 
 function rawFrame(connJson: string, app = Buffer.alloc(0)): Buffer {
   const c = Buffer.from(connJson, 'utf8');
-  return Buffer.concat([header({ c: c.length, a: app.length }), c, app]);
+  return Buffer.concat([header({ connLen: c.length, appLen: app.length }), c, app]);
 }
 
 const samples: FrameInput[] = [
@@ -203,17 +191,17 @@ describe('FrameDecoder rejects invalid input', () => {
   const ok = '{"type":"x"}';
   const okLen = Buffer.byteLength(ok);
   const cases: Array<[string, Buffer, RegExp]> = [
-    ['version 2', Buffer.concat([header({ version: 2, c: okLen, a: 0 }), Buffer.from(ok)]), /version 2/],
-    ['version 0', Buffer.concat([header({ version: 0, c: okLen, a: 0 }), Buffer.from(ok)]), /version 0/],
-    ['type byte 7', Buffer.concat([header({ kind: 7, c: okLen, a: 0 }), Buffer.from(ok)]), /type byte 7/],
-    ['reserved != 0', Buffer.concat([header({ reserved: 1, c: okLen, a: 0 }), Buffer.from(ok)]), /reserved/],
-    ['id >= 2^53', Buffer.concat([header({ idHi: 0x200000, c: okLen, a: 0 }), Buffer.from(ok)]), /id/],
-    ['C = 0', header({ c: 0, a: 0 }), /connection object length 0/],
-    ['C = 1', Buffer.concat([header({ c: 1, a: 0 }), Buffer.from('{')]), /connection object length 1/],
-    ['A = 0xFFFFFFFF', header({ c: okLen, a: 0xffffffff }), /exceeds maxFrameSize/],
-    ['C = 0xFFFFFFFF', header({ c: 0xffffffff, a: 0 }), /exceeds maxFrameSize/],
-    ['C + A = 2 * 0xFFFFFFFF', header({ c: 0xffffffff, a: 0xffffffff }), /frame of 8589934614 bytes exceeds maxFrameSize 67108864/],
-    ['C + A just over the limit', header({ c: okLen, a: DEFAULT_MAX_FRAME_SIZE - HEADER_SIZE - okLen + 1 }), /exceeds maxFrameSize/],
+    ['version 2', Buffer.concat([header({ version: 2, connLen: okLen, appLen: 0 }), Buffer.from(ok)]), /version 2/],
+    ['version 0', Buffer.concat([header({ version: 0, connLen: okLen, appLen: 0 }), Buffer.from(ok)]), /version 0/],
+    ['type byte 7', Buffer.concat([header({ kind: 7, connLen: okLen, appLen: 0 }), Buffer.from(ok)]), /type byte 7/],
+    ['reserved != 0', Buffer.concat([header({ reserved: 1, connLen: okLen, appLen: 0 }), Buffer.from(ok)]), /reserved/],
+    ['id >= 2^53', Buffer.concat([header({ idHi: 0x200000, connLen: okLen, appLen: 0 }), Buffer.from(ok)]), /id/],
+    ['C = 0', header({ connLen: 0, appLen: 0 }), /connection object length 0/],
+    ['C = 1', Buffer.concat([header({ connLen: 1, appLen: 0 }), Buffer.from('{')]), /connection object length 1/],
+    ['A = 0xFFFFFFFF', header({ connLen: okLen, appLen: 0xffffffff }), /exceeds maxFrameSize/],
+    ['C = 0xFFFFFFFF', header({ connLen: 0xffffffff, appLen: 0 }), /exceeds maxFrameSize/],
+    ['C + A = 2 * 0xFFFFFFFF', header({ connLen: 0xffffffff, appLen: 0xffffffff }), /frame of 8589934614 bytes exceeds maxFrameSize 67108864/],
+    ['C + A just over the limit', header({ connLen: okLen, appLen: DEFAULT_MAX_FRAME_SIZE - HEADER_SIZE - okLen + 1 }), /exceeds maxFrameSize/],
     ['bad JSON', rawFrame('{"type":'), /not valid JSON/],
     ['JSON array', rawFrame('["type"]'), /must be a JSON object, got an array/],
     ['JSON null', rawFrame('null'), /got null/],
@@ -270,7 +258,7 @@ describe('FrameDecoder rejects invalid input', () => {
     const decoder = new FrameDecoder();
     const frames: Frame[] = [];
     const good = encodeFrame(samples[0]!);
-    const bad = header({ c: 100, a: 0xffffffff });
+    const bad = header({ connLen: 100, appLen: 0xffffffff });
     const stream = Buffer.concat([good, bad, Buffer.alloc(1000)]);
     expect(() => decoder.push(stream, (f) => frames.push(f))).toThrow(/exceeds maxFrameSize/);
     expect(frames).toHaveLength(1);
@@ -281,14 +269,14 @@ describe('FrameDecoder rejects invalid input', () => {
 
   it('bufferedBytes stays bounded by the announced (allowed) frame size', () => {
     const decoder = new FrameDecoder({ maxFrameSize: 4096 });
-    decoder.push(header({ c: 2, a: 4096 - HEADER_SIZE - 2 }), () => {});
+    decoder.push(header({ connLen: 2, appLen: 4096 - HEADER_SIZE - 2 }), () => {});
     for (let i = 0; i < 40; i++) decoder.push(Buffer.alloc(100, 0x20), () => {});
     expect(decoder.bufferedBytes).toBe(HEADER_SIZE + 4000);
   });
 
   it('respects a custom maxFrameSize', () => {
     const decoder = new FrameDecoder({ maxFrameSize: 1024 });
-    expect(() => decoder.push(header({ c: 12, a: 1000 }), () => {})).toThrow('frame of 1036 bytes exceeds maxFrameSize 1024');
+    expect(() => decoder.push(header({ connLen: 12, appLen: 1000 }), () => {})).toThrow('frame of 1036 bytes exceeds maxFrameSize 1024');
   });
 });
 
