@@ -6,7 +6,7 @@ export const {
   LeaderlinkError, InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError,
   ChannelNotFoundError, ResponseTimeoutError, ConnectionClosedError, ClientClosedError,
   MethodNotAllowedError, LeaderTimeoutError, SubscribeTimeoutError, ProtocolError, CodecError,
-  AuthenticationError, SlowConsumerError,
+  AuthenticationError, SlowConsumerError, ForeignLeaderError,
   serializeError, deserializeError,
 } = api;
 export default api.cluster;

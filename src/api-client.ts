@@ -1,5 +1,5 @@
-import { Base } from 'sdk-base';
 import type { ClusterClient } from './client.js';
+import { CompatBase } from './compat-base.js';
 import { forwardEvents } from './events.js';
 import { cluster as defaultCluster, type DataClientClass, type DelegateTarget } from './generator.js';
 import type { ClusterOptions } from './options.js';
@@ -7,7 +7,7 @@ import type { ClusterOptions } from './options.js';
 export interface APIClientOptions {
   /** Replaces the `cluster` function (tests, or a customised generator). */
   cluster?: typeof defaultCluster;
-  /** sdk-base initMethod: when set, readiness is up to the subclass. */
+  /** sdk-base initMethod (async or generator): when set, readiness is up to the subclass. */
   initMethod?: string;
   [key: string]: unknown;
 }
@@ -17,7 +17,7 @@ export interface APIClientOptions {
  * getters DataClient, delegates and clusterOptions; the wrapped client is `this._client`.
  * The options given to the constructor are passed to `new DataClient(options)`.
  */
-export abstract class APIClientBase extends Base {
+export abstract class APIClientBase extends CompatBase {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   protected readonly _client: ClusterClient & Record<string, any>;
 
@@ -30,7 +30,18 @@ export abstract class APIClientBase extends Base {
     }
     this._client = (generator.create as (...a: unknown[]) => ClusterClient)(options) as ClusterClient & Record<string, unknown>;
     forwardEvents(this._client, this);
-    if (!options.initMethod) this._client.ready((err) => this.ready(err ?? true));
+    if (!options.initMethod) {
+      this._client.ready((err) => this.ready(err ?? true));
+    } else {
+      // The subclass's init decides when it is ready, but a wrapper that cannot start must not
+      // leave it waiting forever (e.g. for an event only the real client would emit): its error
+      // reaches `error` listeners, as with cluster-client, and ready() rejects with it.
+      this._client.ready((err) => {
+        if (!err) return;
+        this.emit('error', err);
+        this.failReadySilently(err);
+      });
+    }
   }
 
   /** True when this process owns the real client. */

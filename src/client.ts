@@ -1,4 +1,4 @@
-import { Base } from 'sdk-base';
+import { CompatBase } from './compat-base.js';
 import { ClientClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
 import { elect } from './election.js';
 import { forwardEvents } from './events.js';
@@ -51,7 +51,7 @@ class Gate {
  * for, and when its leader is lost it elects again and replays them on the new role, so nothing
  * is lost on failover. Calls wait for readiness; calls in flight when a leader dies fail fast.
  */
-export class ClusterClient extends Base {
+export class ClusterClient extends CompatBase {
   readonly #opts: ResolvedOptions;
   readonly #methods: MethodTable;
   readonly #createRealClient: () => object;
@@ -63,7 +63,7 @@ export class ClusterClient extends Base {
   #everReady = false;
   #gate = new Gate();
   #closing: Promise<void> | undefined;
-  #unforward: (() => void) | undefined;
+  #unforward: ((keepErrors: boolean) => void) | undefined;
   #generation = 0;
   #electing: Promise<void> | undefined;
   #losses = 0;
@@ -82,6 +82,9 @@ export class ClusterClient extends Base {
       },
       (err: Error) => {
         this.#gate.reject(err);
+        // Closed while starting: the caller's own doing, settled by #shutdown without an event.
+        if (this.#closing) return;
+        // Emits `error` too when nobody waits on ready() (sdk-base 4, as cluster-client users expect).
         this.ready(err);
       },
     );
@@ -166,12 +169,15 @@ export class ClusterClient extends Base {
     const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
     this.#gate.reject(closed);
     this.#established = false;
-    this.#unforward?.();
     const role = this.#role;
     if (role) await role.close();
+    // What the real client emits while it closes still reaches our listeners; after that only
+    // its errors do (e.g. from a timer of its close()): an error is never dropped silently.
+    this.#unforward?.(true);
     // An election under way finishes by closing what it got (see #establish).
     await this.#electing;
-    if (!this.#everReady && !this.readyError) this.ready(closed);
+    // Closing before the start finished is the caller's own doing: not an `error` event.
+    if (!this.#everReady && !this.readyError) this.failReadySilently(closed);
   }
 
   /** One election and set-up; resolves when the role is ready and every subscribe and publish is replayed. */
@@ -193,13 +199,17 @@ export class ClusterClient extends Base {
     this.#role = role;
     role.onLost((err) => this.#onLost(role, generation, err));
     if (role.realClient) {
-      this.#unforward?.();
+      this.#unforward?.(true);
       this.#unforward = forwardEvents(role.realClient, this);
     }
     try {
       await role.ready();
     } catch (err) {
-      await role.close();
+      // A forced leader is the only process that may lead: it keeps the port a while to give
+      // its ready error to the followers that connect meanwhile (they would otherwise wait
+      // maxWaitTime for nothing). close() releases it at once.
+      if (role instanceof Leader && this.#opts.isLeader === true) role.closeLater(this.#opts.maxWaitTime);
+      else await role.close();
       throw err;
     }
     if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
@@ -248,6 +258,7 @@ export class ClusterClient extends Base {
   }
 
   async #reestablish(): Promise<void> {
+    let reported: string | undefined;
     for (let attempt = 0; !this.#closing; attempt++) {
       try {
         await this.#establish();
@@ -255,8 +266,15 @@ export class ClusterClient extends Base {
         return;
       } catch (err) {
         if (this.#closing) return;
+        const error = err as Error;
         const pause = Math.min(1000, 20 * 2 ** attempt) + Math.floor(Math.random() * 20);
-        this.#opts.logger.warn('[leaderlink:%s] pid %d: election failed (%s); retrying in %dms', this.#opts.name, process.pid, (err as Error).message, pause);
+        this.#opts.logger.warn('[leaderlink:%s] pid %d: election failed (%s); retrying in %dms', this.#opts.name, process.pid, error.message, pause);
+        // The client keeps trying, but `error` listeners hear that it cannot get a leader: once
+        // per distinct failure, not once per retry.
+        if (error.message !== reported) {
+          reported = error.message;
+          this.emit('error', error);
+        }
         await new Promise((r) => setTimeout(r, pause));
       }
     }

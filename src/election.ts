@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { resolveSecret } from './auth/secret.js';
-import { ConnectTimeoutError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
+import { ClientClosedError, ConnectTimeoutError, ForeignLeaderError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
 import type { Frame } from './protocol/frame.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
@@ -16,6 +16,9 @@ export type Elected =
 
 // How often a follower that waits for a leader (isLeader: false) knocks on the port.
 const WAIT_POLL_MS = 50;
+// A leaderlink leader says hello as it accepts; a port holder still mute after this long is asked,
+// in cluster-client 3.x's own words, to register us: a cluster-client leader answers that.
+const FOREIGN_PROBE_MS = 300;
 
 /**
  * Port competition. The process that can listen on 127.0.0.1:port leads every channel on it;
@@ -32,7 +35,7 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
   const wait = isLeader === false ? opts.maxWaitTime : Math.max(opts.maxWaitTime, opts.connectTimeout);
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
-    if (signal.aborted) throw new Error('election aborted: client closed');
+    if (signal.aborted) throw new ClientClosedError(`[leaderlink:${name}] client closed during the election`);
     if (isLeader !== false) {
       const server = await PortServer.claim(port, serverOpts);
       if (server && claimChannel(server)) {
@@ -64,23 +67,40 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
 
 /**
  * Waits for the leader's hello (the first half of the handshake). Null when the connection
- * closes first; ConnectTimeoutError when the port holder stays mute (it is not a leaderlink
- * leader, or it is frozen).
+ * closes first, or when it can no longer be used (see below); ConnectTimeoutError when the port
+ * holder stays mute (it is not a leaderlink leader, or it is frozen).
+ * A mute holder is probed after FOREIGN_PROBE_MS with a cluster-client 3.x register_channel (the
+ * frame header is the same): a cluster-client leader of this channel answers it, and we fail at
+ * once with ForeignLeaderError instead of waiting out connectTimeout. A leaderlink leader that
+ * was merely slow says hello first (it writes hello before it reads anything) and then refuses
+ * the unauthenticated probe, so that connection is dropped and the caller competes again.
  */
 export function awaitHello(connection: Connection, timeout: number, port: number, name: string): Promise<string | null> {
   return new Promise((resolve, reject) => {
+    let probed = false;
+    let settled = false;
     const timer = setTimeout(() => {
       done();
       connection.close();
-      reject(new ConnectTimeoutError(`[leaderlink:${name}] the process holding 127.0.0.1:${port} sent no leaderlink hello within ${timeout}ms (connectTimeout); is it a leaderlink leader?`));
+      reject(new ConnectTimeoutError(`[leaderlink:${name}] the process holding 127.0.0.1:${port} sent no leaderlink hello within ${timeout}ms (connectTimeout); is it a leaderlink leader? (a cluster-client 3.x leader of another channel, or another program, may hold the port)`));
     }, timeout);
+    const probe = timeout > FOREIGN_PROBE_MS * 2 ? setTimeout(() => {
+      probed = true;
+      connection.request({ type: 'register_channel', channelName: name }, null, timeout).then((res) => {
+        if (settled || res.conn.type !== 'register_channel_res') return;
+        done();
+        connection.close();
+        reject(new ForeignLeaderError(port, name));
+      }, () => undefined);
+    }, FOREIGN_PROBE_MS) : undefined;
     const onRequest = (frame: Frame): void => {
       const nonce = frame.conn.nonce;
       done();
-      if (frame.conn.type === 'hello' && typeof nonce === 'string' && /^[0-9a-f]{64}$/.test(nonce)) {
+      if (frame.conn.type === 'hello' && typeof nonce === 'string' && /^[0-9a-f]{64}$/.test(nonce) && !probed) {
         resolve(nonce);
       } else {
-        connection.close(new ProtocolError(`expected hello from the leader, got ${String(frame.conn.type)}`));
+        if (!probed) connection.close(new ProtocolError(`expected hello from the leader, got ${String(frame.conn.type)}`));
+        else connection.close();
         resolve(null);
       }
     };
@@ -89,7 +109,9 @@ export function awaitHello(connection: Connection, timeout: number, port: number
       resolve(null);
     };
     function done(): void {
+      settled = true;
       clearTimeout(timer);
+      clearTimeout(probe);
       connection.removeListener('request', onRequest);
       connection.removeListener('close', onClose);
     }

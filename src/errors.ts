@@ -36,6 +36,13 @@ export class NoLeaderError extends define('LeaderlinkNoLeaderError', 'LEADERLINK
   }
 }
 
+/** The port is held by a cluster-client 3.x leader (an app not yet migrated), which leaderlink cannot follow. */
+export class ForeignLeaderError extends define('LeaderlinkForeignLeaderError', 'LEADERLINK_FOREIGN_LEADER') {
+  constructor(readonly port: number, readonly channel: string) {
+    super(`[leaderlink:${channel}] port 127.0.0.1:${port} is held by a cluster-client 3.x leader, not leaderlink: the two cannot share a port. Move every process of the app to leaderlink, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+  }
+}
+
 /** Connecting to the leader's port did not succeed within `connectTimeout`. */
 export class ConnectTimeoutError extends define('LeaderlinkConnectTimeoutError', 'LEADERLINK_CONNECT_TIMEOUT') {}
 

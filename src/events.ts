@@ -2,7 +2,8 @@ import type { EventEmitter } from 'node:events';
 
 type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 
-const targets = new WeakMap<object, Set<EventEmitter>>();
+/** Per real client: the wrappers it emits to, and whether a wrapper only wants its errors now. */
+const targets = new WeakMap<object, Map<EventEmitter, { errorsOnly: boolean }>>();
 const noop = (): void => undefined;
 
 /**
@@ -10,25 +11,34 @@ const noop = (): void => undefined;
  * wrapped once however many wrappers share it (single mode); wrappers detach on close. An
  * 'error' listener is added so that a plain EventEmitter emitting 'error' does not throw: the
  * error reaches the wrapper instead, whose default handler logs it.
+ * The returned detach(keepErrors) stops the forwarding; with keepErrors the wrapper still gets
+ * the client's `error` events (a closed wrapper must not swallow what its client reports later).
  */
-export function forwardEvents(client: object, to: EventEmitter): () => void {
+export function forwardEvents(client: object, to: EventEmitter): (keepErrors?: boolean) => void {
   const emitter = client as Partial<EventEmitter> & { emit?: Emit };
   if (typeof emitter.emit !== 'function') return noop;
-  let set = targets.get(client);
-  if (!set) {
-    const wrappers = (set = new Set());
-    targets.set(client, set);
+  let wrappers = targets.get(client);
+  if (!wrappers) {
+    const mine = (wrappers = new Map());
+    targets.set(client, mine);
     const original = emitter.emit;
     emitter.emit = function forwardingEmit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       const handled = original.call(this, event, ...args);
-      for (const w of wrappers) w.emit(event, ...args);
-      return handled || wrappers.size > 0;
+      let forwarded = false;
+      for (const [w, { errorsOnly }] of mine) {
+        if (errorsOnly && event !== 'error') continue;
+        forwarded = true;
+        w.emit(event, ...args);
+      }
+      return handled || forwarded;
     };
     if (typeof emitter.on === 'function') emitter.on('error', noop);
   }
-  set.add(to);
-  const mine = set;
-  return () => {
-    mine.delete(to);
+  const entry = { errorsOnly: false };
+  wrappers.set(to, entry);
+  const mine = wrappers;
+  return (keepErrors = false) => {
+    if (keepErrors) entry.errorsOnly = true;
+    else if (mine.get(to) === entry) mine.delete(to);
   };
 }

@@ -53,6 +53,7 @@ export class Leader implements Role, ChannelHandler {
   readonly #heartbeatTimer: NodeJS.Timeout | undefined;
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
   #lastSweep = Date.now();
   readonly #stopWatchingServer: () => void;
 
@@ -129,7 +130,20 @@ export class Leader implements Role, ChannelHandler {
     return Promise.resolve(undefined);
   }
 
+  /**
+   * For a leader whose real client failed ready: keep the channel for `ms` more, answering every
+   * follower that registers with that error (see accept()), then close. Meanwhile the port does
+   * not keep the process alive; close() ends the wait at once.
+   */
+  closeLater(ms: number): void {
+    if (this.#closing || this.#closeTimer) return;
+    if (this.#server.channelNames.length === 1) this.#server.unref();
+    this.#closeTimer = setTimeout(() => void this.close(), ms);
+    this.#closeTimer.unref();
+  }
+
   close(): Promise<void> {
+    clearTimeout(this.#closeTimer);
     if (!this.#closing) {
       this.#closing = (async () => {
         if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);

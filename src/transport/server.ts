@@ -159,6 +159,11 @@ export class PortServer {
     if (this.#channels.size === 0) await this.#shutdown();
   }
 
+  /** Lets the process exit even though this server listens (a failed leader's last words). */
+  unref(): void {
+    this.#server.unref();
+  }
+
   /** Closes the server if no channel uses it (a leader that failed to start must not keep the port). */
   async releaseIfUnused(): Promise<void> {
     if (this.#channels.size === 0) await this.#shutdown();
@@ -233,8 +238,11 @@ export class PortServer {
       && proofMatches(proofOf(this.#opts.secret, 'follower', nonce, clientNonce, frame.conn.type, channel), proof);
     if (!ok) {
       const s = connection.socket;
-      this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) failed authentication for channel %j; closing it',
-        this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', channel);
+      // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
+      // leaderlink follower probing for one because this leader was slow to say hello.
+      const why = clientNonce === undefined && proof === undefined ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)' : 'failed authentication';
+      this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %j; closing it',
+        this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, channel);
       const err = new AuthenticationError(`[leaderlink] the leader on port ${this.port} rejected this process: it does not share the leader's secret (processes of different users need the same \`secret\` option or LEADERLINK_SECRET)`);
       connection.respond(frame.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
       connection.close(err, true);
