@@ -137,8 +137,8 @@ describe('defaultTranscode round trips', () => {
     expect(t.name).toBe('TypeError');
     expect(t.message).toBe('bad type');
     const p = rt({ err: new ProtocolError('nope') }) as { err: Error & { code: string } };
-    expect(p.err).toBeInstanceOf(Error);
-    expect(p.err.name).toBe('LeaderlinkProtocolError');
+    expect(p.err).toBeInstanceOf(ProtocolError);
+    expect(p.err.name).toBe('ProtocolError');
     expect(p.err.code).toBe('LEADERLINK_PROTOCOL');
     expect(p.err.message).toBe('nope');
   });
