@@ -60,6 +60,18 @@ describe('leader and follower over loopback', () => {
     expect(err).toMatchObject({ message: 'nope', code: 'E_TEST', detail: 'extra' });
   });
 
+  it('carries BigInt arguments and results across the socket', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    const value = { id: 2n ** 64n + 1n, list: [-5n, 0n], n: 1 };
+    expect(await follower.echo(value)).toStrictEqual(value);
+    expect(await follower.echo(-(10n ** 40n))).toBe(-(10n ** 40n));
+    expect(stats.echoCalls).toBe(2);
+  });
+
   it('carries large payloads (4 MiB string, 2 MiB Buffer)', async () => {
     const leader = make();
     await leader.ready();
