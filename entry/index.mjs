@@ -1,12 +1,4 @@
-// ESM entry: named exports of the one CommonJS build (no dual-package state).
-import api from '../dist/index.cjs';
-
-export const {
-  cluster, close, ClientGenerator, APIClientBase, ClusterClient, defaultTranscode,
-  LeaderlinkError, InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError,
-  ChannelNotFoundError, ResponseTimeoutError, ConnectionClosedError, ClientClosedError,
-  MethodNotAllowedError, LeaderTimeoutError, SubscribeTimeoutError, ProtocolError, CodecError,
-  AuthenticationError, SlowConsumerError, ForeignLeaderError,
-  serializeError, deserializeError,
-} = api;
-export default api.cluster;
+// ESM entry: the names and values of the CommonJS entry, so both share one build (no
+// dual-package state). Node finds the names through the re-export hint in index.cjs.
+export * from './index.cjs';
+export { default } from './index.cjs';

@@ -10,7 +10,8 @@ export type { ClusterOptions, ResolvedOptions } from './options.js';
 export { defaultTranscode } from './transcode.js';
 export type { Transcode } from './transcode.js';
 export type { Logger } from './logger.js';
-export * from './errors.js';
-// For leaderlink's own tests and tools (the status CLI); not a public API.
-import { loadSecretFile, resolveSecret } from './auth/secret.js';
-export const __internal = { loadSecretFile, resolveSecret };
+export {
+  LeaderlinkError, InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError, ChannelNotFoundError,
+  ResponseTimeoutError, ConnectionClosedError, ClientClosedError, MethodNotAllowedError, LeaderTimeoutError,
+  SubscribeTimeoutError, ProtocolError, AuthenticationError, SlowConsumerError, CodecError, ForeignLeaderError,
+} from './errors.js';

@@ -7,11 +7,13 @@
  *    bytes. Special values are JSON objects with the single marker key "~": {"~":"u"} undefined,
  *    {"~":"n","v":"NaN"|"Infinity"|"-Infinity"|"-0"}, {"~":"d","v":ms|null} Date,
  *    {"~":"b","o":offset,"l":length} Buffer/Uint8Array (bytes at side[offset..offset+length)),
- *    {"~":"e","v":{name,message,code,stack,...fields}} Error. A user key starting with "~" is
- *    escaped by prepending one more "~" ("~x" -> "~~x", "~" -> "~~").
+ *    {"~":"e","v":{name,message,code,stack,...fields}} Error (a leaderlink error comes back as
+ *    its own class), {"~":"i","v":"-123"} BigInt (decimal digits, optional leading "-"). A user
+ *    key starting with "~" is escaped by prepending one more "~" ("~x" -> "~~x", "~" -> "~~").
  *  - any other first byte: plain UTF-8 JSON (JSON.stringify never starts with 0x00..0x08). Used
- *    when the value holds only JSON-exact data (finite numbers, no undefined, no Date/Buffer/Error,
- *    no class instances, no key starting with "~"); decoding it is a bare JSON.parse.
+ *    when the value holds only JSON-exact data (finite numbers, no undefined, no BigInt, no
+ *    Date/Buffer/Error, no class instances, no key starting with "~"); decoding it is a bare
+ *    JSON.parse.
  *
  * Buffers never pass through JSON (Buffer.prototype.toJSON is never called): their bytes are
  * copied once into the side table on encode. On decode a Buffer that fills at least half of the
@@ -36,6 +38,11 @@ const MARK = '~';
 const MARK_CODE = 0x7e;
 /** Depth up to which the plain-JSON check runs; deeper values take the tagged path. */
 const PLAIN_MAX_DEPTH = 64;
+
+/** What a BigInt's "v" may be: base-10 digits with an optional minus, no leading zeros. */
+const BIGINT_DIGITS = /^(?:0|-?[1-9][0-9]*)$/;
+/** Most digits of a BigInt (about 3.3 million bits): decoding costs ~0.15 us per digit. */
+const MAX_BIGINT_DIGITS = 1_000_000;
 
 const DROP: unique symbol = Symbol('drop');
 const U32_MAX = 0xffff_ffff;
@@ -102,6 +109,12 @@ function numberTag(n: number): object {
   return { [MARK]: 'n', v };
 }
 
+function bigintTag(n: bigint): object {
+  const v = n.toString();
+  if (v.length > MAX_BIGINT_DIGITS) throw new CodecError(`cannot encode a bigint of ${v.length} digits (at most ${MAX_BIGINT_DIGITS})`);
+  return { [MARK]: 'i', v };
+}
+
 /** Turns a value into a JSON-exact tree (special values tagged); DROP for functions/symbols. */
 function toTagged(v: unknown, st: EncodeState): unknown {
   switch (typeof v) {
@@ -113,7 +126,7 @@ function toTagged(v: unknown, st: EncodeState): unknown {
     case 'undefined':
       return UNDEFINED_TAG;
     case 'bigint':
-      throw new CodecError('cannot encode a bigint (not supported by the default transcode)');
+      return bigintTag(v);
     case 'function':
     case 'symbol':
       return DROP;
@@ -277,6 +290,9 @@ function fromSpecial(v: Record<string, unknown>, side: Buffer): unknown {
       }
       throw new CodecError(`invalid buffer reference (offset ${String(o)}, length ${String(l)}, side table ${side.length} bytes)`);
     }
+    case 'i':
+      if (typeof val === 'string' && val.length <= MAX_BIGINT_DIGITS && BIGINT_DIGITS.test(val)) return BigInt(val);
+      break;
     case 'e':
       if (isObject(val) && !Array.isArray(val) && !hasOwn.call(val, MARK)) return deserializeError(fromTagged(val, side));
       break;

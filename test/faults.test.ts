@@ -103,7 +103,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
 }
 
-const NAMED_FAILOVER_ERRORS = new Set(['LeaderlinkConnectionClosedError', 'LeaderlinkResponseTimeoutError']);
+const NAMED_FAILOVER_ERRORS = new Set(['ConnectionClosedError', 'ResponseTimeoutError']);
 
 describe('fault injection', () => {
   it('chaos: SIGKILL the leader five times in a row under continuous invokes, subscriptions and publishes', { timeout: 180_000 }, async () => {
@@ -205,10 +205,10 @@ describe('fault injection', () => {
       // Calls fail with ResponseTimeoutError (none hangs) and the heartbeats report the silence.
       await waitFor(async () => {
         const rs = await Promise.all(followers.map((w) => report(w, frozenAt)));
-        return rs.every((r) => (r.errorsByName.LeaderlinkResponseTimeoutError ?? 0) >= 3);
+        return rs.every((r) => (r.errorsByName.ResponseTimeoutError ?? 0) >= 3);
       }, { timeout: 20_000, interval: 25, message: 'ResponseTimeoutErrors in every follower while the leader is stopped' });
       await Promise.all(followers.map((w) => w.waitEvent((e) => e.event === 'log' && e.level === 'warn' && /heartbeat/.test(String(e.line)), 10_000, 'a heartbeat warning')));
-      for (const w of followers) checkLoad(await report(w), bound, new Set(['LeaderlinkResponseTimeoutError']));
+      for (const w of followers) checkLoad(await report(w), bound, new Set(['ResponseTimeoutError']));
     } finally {
       leader.child.kill('SIGCONT');
     }

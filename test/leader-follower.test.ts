@@ -2,7 +2,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  ChannelNotFoundError, ConnectionClosedError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
+  ChannelNotFoundError, CodecError, ConnectionClosedError, LeaderlinkError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
   PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
 } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
@@ -60,6 +60,18 @@ describe('leader and follower over loopback', () => {
     expect(err).toMatchObject({ message: 'nope', code: 'E_TEST', detail: 'extra' });
   });
 
+  it('carries BigInt arguments and results across the socket', async () => {
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    const value = { id: 2n ** 64n + 1n, list: [-5n, 0n], n: 1 };
+    expect(await follower.echo(value)).toStrictEqual(value);
+    expect(await follower.echo(-(10n ** 40n))).toBe(-(10n ** 40n));
+    expect(stats.echoCalls).toBe(2);
+  });
+
   it('carries large payloads (4 MiB string, 2 MiB Buffer)', async () => {
     const leader = make();
     await leader.ready();
@@ -89,7 +101,7 @@ describe('leader and follower over loopback', () => {
   it('times out a slow call with ResponseTimeoutError; the leader reports the late result', async () => {
     const leader = make();
     await leader.ready();
-    const lateError = new Promise((resolve) => leader.on('error', (e: Error) => e.name === 'LeaderlinkLeaderTimeoutError' && resolve(e)));
+    const lateError = new Promise((resolve) => leader.on('error', (e: Error) => e.name === 'LeaderTimeoutError' && resolve(e)));
     const follower = make({ responseTimeout: 200 });
     const started = Date.now();
     const err = await follower.slow(600).catch((e: unknown) => e);
@@ -225,11 +237,40 @@ describe('leader and follower over loopback', () => {
   it('a follower registering for a channel the leader does not have fails with ChannelNotFoundError', async () => {
     const a = make({ name: 'A' });
     await a.ready();
-    // isLeader false: B must follow, and the leader process has no client B.
-    const b = make({ name: 'B', isLeader: false, connectTimeout: 300, maxWaitTime: 300 });
+    // isLeader false: B must follow, and the leader process has no client B. The leader answers
+    // at 90 % of B's wait, so the answer has 10 % of it (200 ms) to arrive on a loaded machine.
+    const b = make({ name: 'B', isLeader: false, connectTimeout: 300, maxWaitTime: 2000 });
     const err = await b.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChannelNotFoundError);
+    expect(err).toBeInstanceOf(LeaderlinkError);
+    expect(err).toMatchObject({ name: 'ChannelNotFoundError', code: 'LEADERLINK_NO_CHANNEL' });
     expect((err as Error).message).toMatch(/no client named "B"/);
+  });
+
+  it('errors leaderlink raises at the leader arrive at the follower as instances of their class', async () => {
+    // The leader delegates only echo; the follower auto-delegates every async method, pid() too.
+    const leader = cluster(TestClient, { port, name: 'T', autoGenerate: false }).delegate('echo').create();
+    leader.on('error', () => undefined);
+    clients.push(leader);
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    const refused = await follower.pid().catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(MethodNotAllowedError);
+    expect(refused).toBeInstanceOf(LeaderlinkError);
+    expect(refused).toMatchObject({ name: 'MethodNotAllowedError', code: 'LEADERLINK_METHOD_NOT_ALLOWED' });
+    expect((refused as Error).message).toMatch(/"pid" is not delegated/);
+    // A result the leader cannot encode: the CodecError raised there reaches the caller.
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    (TestClient.instances[0] as unknown as { echo: () => Promise<unknown> }).echo = async () => circular;
+    const codec = await follower.echo(1).catch((e: unknown) => e);
+    expect(codec).toBeInstanceOf(CodecError);
+    expect(codec).toMatchObject({ name: 'CodecError', code: 'LEADERLINK_CODEC' });
+    expect((codec as Error).message).toMatch(/cannot encode the result of echo\(\)/);
+    // The remote stack is kept: it shows where the leader raised it.
+    expect((codec as Error).stack).toMatch(/^CodecError: /);
   });
 
   it('a follower that registers before the channel exists is served when it appears', async () => {

@@ -11,6 +11,9 @@ const scratch = path.join(root, '.pack-test');
 beforeAll(() => {
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(path.join(scratch, 'node_modules'), { recursive: true });
+  // Its own package scope: without it, 'leaderlink' inside the repo resolves to the repo itself
+  // (package self-reference), not to the packed copy in node_modules.
+  fs.writeFileSync(path.join(scratch, 'package.json'), JSON.stringify({ name: 'pack-test', private: true }));
   const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', scratch], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!;
   execFileSync('tar', ['xzf', path.join(scratch, out), '-C', path.join(scratch, 'node_modules')]);
   fs.renameSync(path.join(scratch, 'node_modules', 'package'), path.join(scratch, 'node_modules', 'leaderlink'));
@@ -26,6 +29,11 @@ function run(file: string, source: string): string {
 }
 
 describe('published package', () => {
+  it('loads the packed copy, not the repository', () => {
+    const out = run('where.cjs', "console.log(JSON.stringify([require.resolve('leaderlink'), require.resolve('leaderlink/package.json')]))");
+    for (const p of JSON.parse(out) as string[]) expect(p.startsWith(path.join(scratch, 'node_modules', 'leaderlink') + path.sep)).toBe(true);
+  });
+
   it('ships only dist/, entry/ and docs', () => {
     const files = fs.readdirSync(path.join(scratch, 'node_modules', 'leaderlink')).sort();
     expect(files).toEqual(expect.arrayContaining(['dist', 'entry', 'package.json', 'README.md']));
@@ -68,14 +76,53 @@ describe('published package', () => {
     expect(JSON.parse(out)).toEqual({ same: true, api: 'function', code: 'LEADERLINK_NO_LEADER', r: 'esm' });
   });
 
-  it('the ESM entry exports every runtime export of the CJS build', () => {
+  it('ESM and CJS expose exactly the same names, and no internals', () => {
     const out = run('keys.mjs', `
       import * as esm from 'leaderlink';
       import { createRequire } from 'node:module';
-      const cjs = createRequire(import.meta.url)('leaderlink/package.json') && createRequire(import.meta.url)('leaderlink');
-      const missing = Object.keys(cjs).filter((k) => k !== 'default' && !k.startsWith('__') && !(k in esm));
-      console.log(JSON.stringify(missing));
+      const cjs = createRequire(import.meta.url)('leaderlink');
+      console.log(JSON.stringify({ esm: Object.keys(esm).sort(), cjs: Object.keys(cjs).sort() }));
     `);
-    expect(JSON.parse(out)).toEqual([]);
+    const { esm, cjs } = JSON.parse(out) as { esm: string[]; cjs: string[] };
+    expect(esm).toEqual(cjs);
+    expect(cjs).toEqual(expect.arrayContaining(['default', 'cluster', 'close', 'APIClientBase', 'ClusterClient', 'ResponseTimeoutError', 'LeaderlinkError']));
+    for (const internal of ['serializeError', 'deserializeError', '__internal']) expect(cjs).not.toContain(internal);
+  });
+
+  it('named ESM imports work, straight from the CommonJS entry file too (cjs-module-lexer sees every name)', () => {
+    const out = run('named.mjs', `
+      import cluster, { close, APIClientBase, ResponseTimeoutError } from 'leaderlink';
+      import fromCjs, { close as cjsClose, APIClientBase as cjsBase, CodecError } from './node_modules/leaderlink/entry/index.cjs';
+      const err = new ResponseTimeoutError('x');
+      console.log(JSON.stringify({
+        fn: typeof cluster, close: close === cluster.close, base: APIClientBase === cluster.APIClientBase,
+        name: err.name, code: err.code,
+        cjs: fromCjs === cluster && cjsClose === close && cjsBase === APIClientBase && typeof CodecError === 'function',
+      }));
+    `);
+    expect(JSON.parse(out)).toEqual({ fn: 'function', close: true, base: true, name: 'ResponseTimeoutError', code: 'LEADERLINK_RESPONSE_TIMEOUT', cjs: true });
+  });
+
+  it('installed under the name cluster-client, it loads from ESM (default + named) and from CJS', () => {
+    fs.cpSync(path.join(scratch, 'node_modules', 'leaderlink'), path.join(scratch, 'node_modules', 'cluster-client'), { recursive: true });
+    const esm = run('alias.mjs', `
+      import cluster, { close, APIClientBase } from 'cluster-client';
+      import direct, { close as directClose } from './node_modules/cluster-client/entry/index.cjs';
+      class Echo { async echo(v) { return v; } }
+      const c = cluster(Echo, { singleMode: true }).create();
+      const r = await c.echo('aliased');
+      await close(c);
+      console.log(JSON.stringify({
+        fn: typeof cluster, self: cluster.cluster === cluster, close: close === cluster.close,
+        base: typeof APIClientBase, direct: direct === cluster && directClose === close, r,
+      }));
+    `);
+    expect(JSON.parse(esm)).toEqual({ fn: 'function', self: true, close: true, base: 'function', direct: true, r: 'aliased' });
+    const cjs = run('alias.cjs', `
+      const cluster = require('cluster-client');
+      const { close, APIClientBase } = require('cluster-client');
+      console.log(JSON.stringify({ fn: typeof cluster, close: close === cluster.close, base: typeof APIClientBase }));
+    `);
+    expect(JSON.parse(cjs)).toEqual({ fn: 'function', close: true, base: 'function' });
   });
 });

@@ -82,15 +82,15 @@ describe('robustness', () => {
     // Rejecting with a non-error.
     (real as unknown as { echo: () => Promise<never> }).echo = () => Promise.reject('plain string');
     await expect(follower.echo(1)).rejects.toThrow(/plain string/);
-    // A result the codec cannot encode (bigint): the caller gets a CodecError.
-    (real as unknown as { echo: () => Promise<bigint> }).echo = async () => 10n;
+    // A result the codec cannot encode (a cycle): the caller gets a CodecError.
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    (real as unknown as { echo: () => Promise<unknown> }).echo = async () => circular;
     await expect(follower.echo(1)).rejects.toMatchObject({ code: 'LEADERLINK_CODEC' });
     // A listener value the codec cannot encode: an error event on the leader, subscribers untouched.
     const got: unknown[] = [];
     follower.subscribe({ dataId: 'bad' }, (v: unknown) => got.push(v));
     await waitFor(() => leader.stats().subscriptions.length === 1, { message: 'subscribed' });
-    const circular: Record<string, unknown> = {};
-    circular.self = circular;
     real.push('bad', circular);
     await waitFor(() => leaderErrors.some((e) => e instanceof CodecError), { message: 'codec error event' });
     real.push('bad', { fine: true });

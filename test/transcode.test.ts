@@ -81,6 +81,22 @@ describe('defaultTranscode round trips', () => {
     expect(rt([1, undefined, 3])).toStrictEqual([1, undefined, 3]);
   });
 
+  it('BigInt at top level, nested, in arrays and as an Error field; negative and huge', () => {
+    const huge = 2n ** 4096n + 12345n;
+    for (const n of [0n, 1n, -1n, 123n, -(2n ** 64n), huge, -huge]) expect(rt(n)).toBe(n);
+    const value = { id: 9007199254740993n, list: [1n, -2n, { deep: [huge] }], n: 1, s: 'x' };
+    expect(rt(value)).toStrictEqual(value);
+    expect(rt([5n, undefined, 6])).toStrictEqual([5n, undefined, 6]);
+    const err = Object.assign(new Error('big'), { offset: -7n });
+    expect((rt(err) as { offset: bigint }).offset).toBe(-7n);
+  });
+
+  it('a value holding a BigInt takes the tagged format; one without stays plain JSON', () => {
+    expect(encode({ a: [1, 2n] })[0]).toBe(1);
+    expect(encode(3n).subarray(5).toString()).toBe('{"~":"i","v":"3"}');
+    expect(encode({ a: [1, 2] }).toString()).toBe('{"a":[1,2]}');
+  });
+
   it('Date, including an invalid Date', () => {
     const date = new Date('2024-02-29T12:34:56.789Z');
     const out = rt(date);
@@ -137,8 +153,8 @@ describe('defaultTranscode round trips', () => {
     expect(t.name).toBe('TypeError');
     expect(t.message).toBe('bad type');
     const p = rt({ err: new ProtocolError('nope') }) as { err: Error & { code: string } };
-    expect(p.err).toBeInstanceOf(Error);
-    expect(p.err.name).toBe('LeaderlinkProtocolError');
+    expect(p.err).toBeInstanceOf(ProtocolError);
+    expect(p.err.name).toBe('ProtocolError');
     expect(p.err.code).toBe('LEADERLINK_PROTOCOL');
     expect(p.err.message).toBe('nope');
   });
@@ -247,9 +263,10 @@ describe('defaultTranscode errors', () => {
     expect(Date.now() - start).toBeLessThan(1000);
   });
 
-  it('bigint -> CodecError', () => {
-    expectCodecError(() => encode(1n));
-    expectCodecError(() => encode({ a: [2n] }));
+  it('a BigInt of more than a million digits -> CodecError on both sides', () => {
+    expectCodecError(() => encode({ a: 10n ** 1_000_000n }));
+    expectCodecError(() => decode(tagged(`{"~":"i","v":"1${'0'.repeat(1_000_000)}"}`)));
+    expect(rt(10n ** 999_999n)).toBe(10n ** 999_999n);
   });
 
   it('a throwing toJSON or getter -> CodecError', () => {
@@ -301,6 +318,16 @@ describe('defaultTranscode errors', () => {
     ['buffer fractional length', tagged('{"~":"b","o":0,"l":1.5}', Buffer.alloc(5))],
     ['buffer huge length', tagged('{"~":"b","o":0,"l":1e300}', Buffer.alloc(5))],
     ['error tag without object', tagged('{"~":"e","v":"x"}')],
+    ['bigint tag with a number', tagged('{"~":"i","v":12}')],
+    ['bigint tag without digits', tagged('{"~":"i","v":""}')],
+    ['bigint tag with a bare minus', tagged('{"~":"i","v":"-"}')],
+    ['bigint tag with letters', tagged('{"~":"i","v":"12a"}')],
+    ['bigint tag in hex', tagged('{"~":"i","v":"0x10"}')],
+    ['bigint tag with spaces', tagged('{"~":"i","v":" 1"}')],
+    ['bigint tag with a plus', tagged('{"~":"i","v":"+1"}')],
+    ['bigint tag with a leading zero', tagged('{"~":"i","v":"01"}')],
+    ['bigint tag of minus zero', tagged('{"~":"i","v":"-0"}')],
+    ['bigint tag with a decimal point', tagged('{"~":"i","v":"1.5"}')],
     ['single-tilde key', tagged('{"~a":1}')],
   ])('%s -> CodecError', (_name, bytes) => {
     expectCodecError(() => decode(bytes));

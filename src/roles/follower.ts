@@ -1,5 +1,5 @@
 import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
-import { AuthenticationError, ChannelNotFoundError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
@@ -98,10 +98,7 @@ export class Follower implements Role {
     }
     if (res.conn.success !== true) {
       this.#conn.close();
-      const remote = deserializeError(res.conn.error);
-      if (remote.name === 'LeaderlinkChannelNotFoundError') throw new ChannelNotFoundError(remote.message);
-      if (remote.name === 'LeaderlinkAuthenticationError') throw new AuthenticationError(remote.message);
-      throw remote;
+      throw deserializeError(res.conn.error);
     }
     // The leader proves it knows the secret too: a process that merely holds the port does not.
     if (!proofMatches(proofOf(secret, 'leader', nonce, clientNonce, 'register_channel', name), res.conn.leaderProof)) {
