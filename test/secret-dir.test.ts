@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadDefaultSecret, resolveSecret, type SecretHost } from '../src/auth/secret.js';
 import { AuthenticationError, cluster, type ClusterClient } from '../src/index.js';
 import { asNobodyIfRoot, canRunAsNobody, NOBODY, startPeer, type Peer } from './helpers/other-user.js';
@@ -28,6 +28,7 @@ function tmpDir(): string {
 }
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await Promise.all(peers.splice(0).map((p) => p.stop()));
   for (const d of made.splice(0)) {
@@ -115,6 +116,38 @@ describe('the default secret directory (nothing configured)', () => {
     expect(dir).toBe(path.join(w.home, '.leaderlink'));
     expect(secret.toString('hex')).toBe(hex);
     expect(fs.readdirSync(dir)).toEqual(['secret']);
+    expect(fs.existsSync(w.tmpCandidate)).toBe(false);
+  });
+
+  /** Makes `fn` (mkdirSync or writeFileSync) fail with `code` for paths under `dir`, as a mount would. */
+  function failUnder(fn: 'mkdirSync' | 'writeFileSync', dir: string, code: string): void {
+    const real = fs[fn] as (...a: unknown[]) => unknown;
+    vi.spyOn(fs, fn).mockImplementation(((p: fs.PathLike, ...rest: unknown[]) => {
+      if (String(p).startsWith(dir)) throw Object.assign(new Error(`${code}: simulated, ${fn} '${String(p)}'`), { code });
+      return real.call(fs, p, ...rest);
+    }) as never);
+  }
+
+  // EROFS cannot be produced for real without mount privileges: mkdirSync / writeFileSync are
+  // made to fail the way a read-only mount makes them fail.
+  it('falls back when the home is on a read-only mount (mkdir fails with EROFS)', () => {
+    const w = world();
+    failUnder('mkdirSync', w.home, 'EROFS');
+    expect(loadDefaultSecret({}, w.host).dir).toBe(w.tmpCandidate);
+  });
+
+  it('passes over an existing ~/.leaderlink where the secret file cannot be written (EROFS)', () => {
+    const w = world();
+    fs.mkdirSync(path.join(w.home, '.leaderlink'), { mode: 0o700 });
+    failUnder('writeFileSync', w.home, 'EROFS');
+    expect(loadDefaultSecret({}, w.host).dir).toBe(w.tmpCandidate);
+    expect(fs.readdirSync(path.join(w.home, '.leaderlink'))).toEqual([]);
+  });
+
+  it('does not pass over a passing failure (ENOSPC): processes a second apart could split across two secrets', () => {
+    const w = world();
+    failUnder('writeFileSync', w.home, 'ENOSPC');
+    expect(() => loadDefaultSecret({}, w.host)).toThrow(/ENOSPC/);
     expect(fs.existsSync(w.tmpCandidate)).toBe(false);
   });
 
