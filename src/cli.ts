@@ -14,7 +14,8 @@ LEADERLINK_SECRET or this user's secret file) and prints its channels, followers
 subscriptions and counters.
   --port N          default: env NODE_CLUSTER_CLIENT_PORT, else 7777
   --json            print the raw status as JSON
-  --secret-dir DIR  default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink
+  --secret-dir DIR  default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink, else
+                    $XDG_RUNTIME_DIR/leaderlink, else <temp dir>/leaderlink-<uid>
   --timeout MS      give up after this long (default 3000)
 Exit code: 0 on success, 1 when no leader answers or it cannot be authenticated, 2 on bad usage.`;
 

@@ -43,7 +43,7 @@ export interface ClusterOptions {
   maxQueuedBytes?: number;
   /** Shared secret followers prove they know (at least 16 bytes). Default: env LEADERLINK_SECRET, else a per-user secret file. */
   secret?: string | Buffer;
-  /** Directory of the per-user secret file. Default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink. */
+  /** Directory of the per-user secret file (never fallen back from). Default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink, else $XDG_RUNTIME_DIR/leaderlink, else <os.tmpdir()>/leaderlink-<uid>. */
   secretDir?: string;
 }
 

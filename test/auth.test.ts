@@ -14,6 +14,7 @@ import { rawPeer, registerFrame } from './helpers/raw-peer.js';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
+import { AUTH_PEER, canRunAsNobody } from './helpers/other-user.js';
 import { waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/workers.js';
 
@@ -184,7 +185,7 @@ describe('authentication', () => {
   });
 
   it('a process of another OS user (own secret file) is refused; with a shared LEADERLINK_SECRET it is accepted', async () => {
-    const fixture = path.join(__dirname, 'fixtures', 'auth-follower.cjs');
+    const fixture = AUTH_PEER;
     const otherUser = canRunAsNobody(fixture);
     const leader = make();
     await leader.ready();
@@ -215,12 +216,3 @@ describe('authentication', () => {
     expect(accepted).toMatchObject({ ok: true, r: 'hi' });
   });
 });
-
-/** True when this test runs as root and user 65534 can read the repository to run the fixture. */
-function canRunAsNobody(fixture: string): boolean {
-  if (process.getuid?.() !== 0) return false;
-  for (let p = path.dirname(fixture); ; p = path.dirname(p)) {
-    if ((fs.statSync(p).mode & 0o005) !== 0o005) return false;
-    if (path.dirname(p) === p) return true;
-  }
-}
