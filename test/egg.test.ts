@@ -238,6 +238,8 @@ describe('Egg 3.x with cluster-client overridden by leaderlink', () => {
     // One upstream connection for the three processes, and both publishes went through it.
     expect({ open: registry!.connections, ever: registry!.totalConnections }).toEqual({ open: 1, ever: 1 });
     expect([...(registry!.published.get(DATA_ID) ?? [])].sort()).toEqual(workers.map((w) => `worker-${w.pid}`).sort());
+    // leaderlink's per-user secret went where HOME points (README "Using with Egg.js", caveat).
+    expect(fs.existsSync(path.join(scratch, '.leaderlink', 'secret'))).toBe(true);
 
     // An invoke made while Egg serves a request, on the loopback port the test picked.
     for (let i = 0; i < 4; i++) {
