@@ -1,7 +1,8 @@
 import { CompatBase } from './compat-base.js';
-import { ClientClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
-import { elect } from './election.js';
+import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
+import { delay, elect, type Elected } from './election.js';
 import { forwardEvents } from './events.js';
+import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Follower } from './roles/follower.js';
@@ -47,9 +48,13 @@ class Gate {
 }
 
 /**
- * The object users hold. It runs the election, keeps every subscribe and publish it was asked
- * for, and when its leader is lost it elects again and replays them on the new role, so nothing
- * is lost on failover. Calls wait for readiness; calls in flight when a leader dies fail fast.
+ * The object users hold. It owns one task, #lifecycle(), that elects, builds the role, serves
+ * until the role is lost, and elects again; every state change goes through `Lifecycle`. It
+ * keeps every subscribe and publish it was asked for and replays them on each new role, so
+ * nothing is lost on failover. close() aborts that task (each of its waits ends on the abort),
+ * waits for it to end, and only then closes the role it left: close() always settles, whatever
+ * moment of a failover it lands in. Calls wait for readiness; calls in flight when a leader
+ * dies fail fast.
  */
 export class ClusterClient extends CompatBase {
   readonly #opts: ResolvedOptions;
@@ -57,15 +62,16 @@ export class ClusterClient extends CompatBase {
   readonly #createRealClient: () => object;
   readonly #subs = new Map<string, { reg: unknown; listeners: Set<Listener> }>();
   readonly #pubs = new Map<string, unknown>();
-  readonly #signal = { aborted: false };
+  readonly #life = new Lifecycle();
+  readonly #abort = new AbortController();
+  /** Settles when close() was called (never rejects): what every wait of #lifecycle races. */
+  readonly #closed: Promise<void>;
+  readonly #run: Promise<void>;
   #role: Role | undefined;
-  #established = false;
-  #everReady = false;
   #gate = new Gate();
   #closing: Promise<void> | undefined;
   #unforward: ((keepErrors: boolean) => void) | undefined;
-  #generation = 0;
-  #electing: Promise<void> | undefined;
+  #elections = 0;
   #losses = 0;
   readonly #pastTraffic: TrafficCounters = emptyTraffic();
 
@@ -75,19 +81,8 @@ export class ClusterClient extends CompatBase {
     this.#methods = init.methods;
     this.#createRealClient = init.createRealClient;
     this.setMaxListeners(init.options.maxListeners);
-    this.#establish().then(
-      () => {
-        this.#everReady = true;
-        this.ready(true);
-      },
-      (err: Error) => {
-        this.#gate.reject(err);
-        // Closed while starting: the caller's own doing, settled by #shutdown without an event.
-        if (this.#closing) return;
-        // Emits `error` too when nobody waits on ready() (sdk-base 4, as cluster-client users expect).
-        this.ready(err);
-      },
-    );
+    this.#closed = new Promise((resolve) => this.#abort.signal.addEventListener('abort', () => resolve()));
+    this.#run = this.#lifecycle();
   }
 
   /** True when this process owns the real client for this channel (leader or single mode). */
@@ -102,7 +97,7 @@ export class ClusterClient extends CompatBase {
   }
 
   override get isClosed(): boolean {
-    return this.#closing !== undefined;
+    return this.#life.closing;
   }
 
   /** What this process's role holds now: subscriptions, followers (leader), leader pid (follower). */
@@ -110,12 +105,17 @@ export class ClusterClient extends CompatBase {
     const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [], traffic: emptyTraffic() };
     // Counters are for this process over its whole life: earlier roles' counts are kept.
     const traffic = addTraffic({ ...base.traffic }, this.#pastTraffic);
-    return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#generation, leaderLosses: this.#losses, traffic };
+    return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#elections, leaderLosses: this.#losses, traffic };
   }
 
   /** The resolved options this client runs with. */
   get clusterOptions(): Readonly<ResolvedOptions> {
     return this.#opts;
+  }
+
+  /** The role serves calls now (calls go straight to it). */
+  get #serving(): boolean {
+    return this.#life.state === 'ready';
   }
 
   [kSubscribe](reg: unknown, listener: Listener): this {
@@ -126,7 +126,7 @@ export class ClusterClient extends CompatBase {
     let entry = this.#subs.get(key);
     if (!entry) this.#subs.set(key, (entry = { reg, listeners: new Set() }));
     entry.listeners.add(listener);
-    if (this.#established) this.#role!.subscribe(key, reg, listener);
+    if (this.#serving) this.#role!.subscribe(key, reg, listener);
     return this;
   }
 
@@ -137,19 +137,19 @@ export class ClusterClient extends CompatBase {
     const removed = listener ? (entry.listeners.delete(listener) ? [listener] : []) : [...entry.listeners];
     if (!listener) entry.listeners.clear();
     if (entry.listeners.size === 0) this.#subs.delete(key);
-    if (this.#established) for (const l of removed) this.#role!.unSubscribe(key, reg, l);
+    if (this.#serving) for (const l of removed) this.#role!.unSubscribe(key, reg, l);
     return this;
   }
 
   [kPublish](reg: unknown): this {
     this.#pubs.set(this.#opts.formatKey(reg), reg);
-    if (this.#established) this.#role!.publish(reg);
+    if (this.#serving) this.#role!.publish(reg);
     return this;
   }
 
   async [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
-    if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
-    if (this.#established) return this.#role!.invoke(method, args, oneway);
+    if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
+    if (this.#serving) return this.#role!.invoke(method, args, oneway);
     const timeLeft = await this.#waitForLeader(method);
     return this.#role!.invoke(method, args, oneway, timeLeft);
   }
@@ -165,118 +165,137 @@ export class ClusterClient extends CompatBase {
   }
 
   async #shutdown(): Promise<void> {
-    this.#signal.aborted = true;
+    const neverReady = this.#life.state === 'electing' || this.#life.state === 'failed';
+    this.#life.to('closing');
     const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
     this.#gate.reject(closed);
-    this.#established = false;
+    this.#abort.abort();
+    // The lifecycle task ends at its next wait; then nothing else creates or replaces a role.
+    await this.#run;
     const role = this.#role;
     if (role) await role.close();
     // What the real client emits while it closes still reaches our listeners; after that only
     // its errors do (e.g. from a timer of its close()): an error is never dropped silently.
     this.#unforward?.(true);
-    // An election under way finishes by closing what it got (see #establish).
-    await this.#electing;
     // Closing before the start finished is the caller's own doing: not an `error` event.
-    if (!this.#everReady && !this.readyError) this.failReadySilently(closed);
+    if (neverReady && !this.readyError) this.failReadySilently(closed);
+    this.#life.to('closed');
   }
 
-  /** One election and set-up; resolves when the role is ready and every subscribe and publish is replayed. */
-  async #establish(): Promise<void> {
-    const generation = ++this.#generation;
-    // close() waits for this step: an election it interrupts must not leave a port server
-    // listening after close() resolved.
-    const electing = this.#createRole().then(async (elected) => {
-      if (this.#closing) {
-        await elected.close();
-        throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed during the election`);
+  /**
+   * The client's one long-running task: elect, serve until the role is lost, elect again. The
+   * first start that fails is final (ready() rejects, `error` is emitted); after a failover it
+   * retries with backoff until it has a role again, reporting each distinct failure once.
+   */
+  async #lifecycle(): Promise<void> {
+    let reported: string | undefined;
+    for (let attempt = 0; !this.#life.closing; attempt++) {
+      let lost: Promise<Error | undefined>;
+      try {
+        ({ lost } = await this.#establish());
+      } catch (err) {
+        if (this.#life.closing) return;
+        const error = err as Error;
+        if (this.#life.state === 'electing') {
+          this.#life.to('failed');
+          this.#gate.reject(error);
+          // Emits `error` too when nobody waits on ready() (sdk-base 4, as cluster-client users expect).
+          this.ready(error);
+          return;
+        }
+        const pause = Math.min(1000, 20 * 2 ** attempt) + Math.floor(Math.random() * 20);
+        this.#opts.logger.warn('[leaderlink:%s] pid %d: election failed (%s); retrying in %dms', this.#opts.name, process.pid, error.message, pause);
+        // `error` listeners hear that it cannot get a leader: once per distinct failure, not once per retry.
+        if (error.message !== reported) {
+          reported = error.message;
+          this.emit('error', error);
+        }
+        await delay(pause, this.#abort.signal);
+        continue;
       }
-      return elected;
-    });
-    this.#electing = electing.then(() => undefined, () => undefined);
-    const role = await electing;
+      attempt = -1;
+      reported = undefined;
+      this.#life.to('ready');
+      this.#gate.resolve();
+      this.ready(true);
+      this.emit('role', this.role);
+      debug('%s: %s ready (pid %d)', this.#opts.name, this.#role!.kind, process.pid);
+      const err = await Promise.race([lost, this.#closed.then(() => undefined)]);
+      if (this.#life.closing) return;
+      this.#onLost(err);
+    }
+  }
+
+  #onLost(err: Error | undefined): void {
+    this.#life.to('lost');
+    this.#losses++;
+    this.#gate = new Gate();
+    this.ready(false);
+    const leaderPid = this.#role!.stats().leaderPid ?? '?';
+    this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
+    this.emit('leaderLost', err);
+  }
+
+  /**
+   * One election and set-up: elect, build the role from what the election returned, wait for it
+   * to be ready, replay every subscribe and publish. Resolves with `lost`, which settles when the
+   * role is lost (wrapped: an async function cannot resolve with a bare promise).
+   * On failure it closes what it built (a forced leader whose real client failed at the first
+   * start lingers instead, see Leader.closeLater) and throws.
+   */
+  async #establish(): Promise<{ lost: Promise<Error | undefined> }> {
+    this.#elections++;
+    const role = this.#build(await this.#elect());
     const previous = this.#role;
-    if (previous) addTraffic(this.#pastTraffic, previous.stats().traffic);
+    if (previous && previous !== role) addTraffic(this.#pastTraffic, previous.stats().traffic);
     this.#role = role;
-    role.onLost((err) => this.#onLost(role, generation, err));
+    const lost = new Promise<Error | undefined>((resolve) => role.onLost(resolve));
     if (role.realClient) {
       this.#unforward?.(true);
       this.#unforward = forwardEvents(role.realClient, this);
     }
     try {
-      await role.ready();
+      await Promise.race([
+        role.ready(),
+        lost.then((err) => Promise.reject(err ?? new ConnectionClosedError(`[leaderlink:${this.#opts.name}] the leader went away before this client was ready`))),
+        this.#closed,
+      ]);
     } catch (err) {
-      // A forced leader is the only process that may lead: it keeps the port a while to give
-      // its ready error to the followers that connect meanwhile (they would otherwise wait
-      // maxWaitTime for nothing). close() releases it at once.
-      if (role instanceof Leader && this.#opts.isLeader === true) role.closeLater(this.#opts.maxWaitTime);
+      if (this.#life.closing) throw err; // #shutdown closes the role
+      // A forced leader is the only process that may lead: at the first start it keeps the port
+      // a while to give its ready error to the followers that connect meanwhile (they would
+      // otherwise wait maxWaitTime for nothing). close() releases it at once.
+      if (role instanceof Leader && this.#opts.isLeader === true && this.#life.state === 'electing') role.closeLater(this.#opts.maxWaitTime);
       else await role.close();
       throw err;
     }
-    if (this.#closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
-    // Replay in the same tick as `established` flips, so no call slips between them.
+    if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+    // Replay in the same tick as the state becomes ready, so no call slips between them.
     for (const [key, { reg, listeners }] of this.#subs) for (const l of listeners) role.subscribe(key, reg, l);
     for (const reg of this.#pubs.values()) role.publish(reg);
-    this.#established = true;
-    this.#gate.resolve();
-    this.emit('role', this.role);
-    debug('%s: %s ready (pid %d)', this.#opts.name, role.kind, process.pid);
+    return { lost };
   }
 
-  #createRole(): Promise<Role> {
+  #elect(): Promise<Elected | 'single'> {
+    return this.#opts.singleMode ? Promise.resolve('single') : elect(this.#opts, this.#abort.signal);
+  }
+
+  /** The role for what the election returned. */
+  #build(elected: Elected | 'single'): Role {
+    const opts = this.#opts;
     const onError = (err: Error): void => {
       this.emit('error', err);
     };
-    const opts = this.#opts;
-    if (opts.singleMode) return Promise.resolve(new Local(opts, this.#methods, this.#createRealClient, onError));
-    let leader: Leader | undefined;
-    return elect(opts, (server) => {
-      if (server.hasChannel(opts.name)) return false;
-      try {
-        leader = new Leader({ options: opts, server, methods: this.#methods, createRealClient: this.#createRealClient, onError });
-      } catch (err) {
-        // Do not keep a port we won for a client we could not create.
-        void server.releaseIfUnused();
-        throw err;
-      }
-      return true;
-    }, this.#signal).then((elected) => {
-      if (elected.role === 'leader') return leader!;
+    if (elected === 'single') return new Local(opts, this.#methods, this.#createRealClient, onError);
+    if (elected.role === 'follower') {
       return new Follower({ options: opts, connection: elected.connection, nonce: elected.nonce, secret: elected.secret, methods: this.#methods, onError });
-    });
-  }
-
-  #onLost(role: Role, generation: number, err?: Error): void {
-    if (this.#closing || role !== this.#role || generation !== this.#generation || !this.#established) return;
-    this.#established = false;
-    this.#losses++;
-    this.#gate = new Gate();
-    this.ready(false);
-    const leaderPid = role.stats().leaderPid ?? '?';
-    this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
-    this.emit('leaderLost', err);
-    void this.#reestablish();
-  }
-
-  async #reestablish(): Promise<void> {
-    let reported: string | undefined;
-    for (let attempt = 0; !this.#closing; attempt++) {
-      try {
-        await this.#establish();
-        this.ready(true);
-        return;
-      } catch (err) {
-        if (this.#closing) return;
-        const error = err as Error;
-        const pause = Math.min(1000, 20 * 2 ** attempt) + Math.floor(Math.random() * 20);
-        this.#opts.logger.warn('[leaderlink:%s] pid %d: election failed (%s); retrying in %dms', this.#opts.name, process.pid, error.message, pause);
-        // The client keeps trying, but `error` listeners hear that it cannot get a leader: once
-        // per distinct failure, not once per retry.
-        if (error.message !== reported) {
-          reported = error.message;
-          this.emit('error', error);
-        }
-        await new Promise((r) => setTimeout(r, pause));
-      }
+    }
+    try {
+      return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, createRealClient: this.#createRealClient, onError });
+    } catch (err) {
+      // Do not keep a channel (or the port) we won for a client we could not create.
+      void elected.slot.release();
+      throw err;
     }
   }
 
@@ -286,7 +305,7 @@ export class ClusterClient extends CompatBase {
    * still settles within responseTimeout. Resolves with the time left for the call itself.
    */
   async #waitForLeader(method: string): Promise<number | undefined> {
-    if (!this.#everReady) {
+    if (this.#life.state === 'electing' || this.#life.state === 'failed') {
       await this.#gate.promise;
       return undefined;
     }

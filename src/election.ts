@@ -5,12 +5,13 @@ import type { Frame } from './protocol/frame.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Connection } from './transport/connection.js';
-import { PortServer } from './transport/server.js';
+import { PortServer, type ChannelSlot } from './transport/server.js';
 
 const debug = debugFor('election');
 
 export type Elected =
-  | { role: 'leader'; server: PortServer }
+  /** This process won the port (or already held it) and reserved the channel: build the leader on the slot. */
+  | { role: 'leader'; slot: ChannelSlot }
   /** `nonce` is the leader's hello nonce; `secret` what the follower proves it knows. */
   | { role: 'follower'; connection: Connection; nonce: string; secret: Buffer };
 
@@ -25,31 +26,44 @@ const FOREIGN_PROBE_MS = 300;
  * the others connect as followers. Both sides of a race can lose on Linux (two exclusive
  * listens at the same instant can both fail, and a connect can be refused while nobody holds
  * the port yet): a refused connect therefore means "compete again", never "give up", until the
- * deadline. `claimChannel(server)` must take the channel synchronously or return false.
+ * deadline. The result is a value the caller builds its role from: a reserved channel slot, or
+ * a connection to the leader.
  */
-export async function elect(opts: ResolvedOptions, claimChannel: (server: PortServer) => boolean, signal: { aborted: boolean }): Promise<Elected> {
+export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise<Elected> {
   const { port, name, isLeader } = opts;
   // Read (or create) the secret before competing: a bad secret file fails the client, not a socket.
   const secret = resolveSecret(opts.secret, opts.secretDir);
   const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, secret };
   const wait = isLeader === false ? opts.maxWaitTime : Math.max(opts.maxWaitTime, opts.connectTimeout);
   const started = Date.now();
+  // close() aborts the election: every wait below ends at once, and what was won is given back,
+  // so the caller either owns the result or gets ClientClosedError with nothing left open.
+  const closed = (): ClientClosedError => new ClientClosedError(`[leaderlink:${name}] client closed during the election`);
   for (let attempt = 0; ; attempt++) {
-    if (signal.aborted) throw new ClientClosedError(`[leaderlink:${name}] client closed during the election`);
+    if (signal.aborted) throw closed();
     if (isLeader !== false) {
       const server = await PortServer.claim(port, serverOpts);
-      if (server && claimChannel(server)) {
+      const slot = server?.reserve(name);
+      if (slot && signal.aborted) {
+        await slot.release();
+        throw closed();
+      }
+      if (slot) {
         debug('%s: leader on port %d (attempt %d)', name, port, attempt);
-        return { role: 'leader', server };
+        return { role: 'leader', slot };
       }
       if (!server && isLeader === true) throw new PortOccupiedError(port, name);
-      // server && !claimed: another client of this name leads in this very process; follow it.
+      // server but no slot: another client of this name leads in this very process; follow it.
     }
     const remaining = wait - (Date.now() - started);
-    const socket = await connect(port, Math.max(1, Math.min(opts.connectTimeout, remaining)));
+    const socket = await connect(port, Math.max(1, Math.min(opts.connectTimeout, remaining)), signal);
     if (socket) {
       const connection = new Connection({ socket, maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, label: `follower:${name}` });
-      const nonce = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name);
+      const nonce = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name, signal);
+      if (signal.aborted) {
+        connection.close();
+        throw closed();
+      }
       if (nonce) {
         debug('%s: follower on port %d (attempt %d)', name, port, attempt);
         return { role: 'follower', connection, nonce, secret };
@@ -61,7 +75,7 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
     // outlive its connections by milliseconds, so survivors that noticed early are refused
     // first: compete again at once a few times, then after short random pauses (two
     // processes refused together then do not collide again in lockstep).
-    await delay(isLeader === false ? WAIT_POLL_MS : attempt < 3 ? 0 : 1 + Math.floor(Math.random() * 3));
+    await delay(isLeader === false ? WAIT_POLL_MS : attempt < 3 ? 0 : 1 + Math.floor(Math.random() * 3), signal);
   }
 }
 
@@ -75,8 +89,13 @@ export async function elect(opts: ResolvedOptions, claimChannel: (server: PortSe
  * was merely slow says hello first (it writes hello before it reads anything) and then refuses
  * the unauthenticated probe, so that connection is dropped and the caller competes again.
  */
-export function awaitHello(connection: Connection, timeout: number, port: number, name: string): Promise<string | null> {
+export function awaitHello(connection: Connection, timeout: number, port: number, name: string, signal?: AbortSignal): Promise<string | null> {
   return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      done();
+      connection.close();
+      resolve(null);
+    };
     let probed = false;
     let settled = false;
     const timer = setTimeout(() => {
@@ -112,21 +131,27 @@ export function awaitHello(connection: Connection, timeout: number, port: number
       settled = true;
       clearTimeout(timer);
       clearTimeout(probe);
+      signal?.removeEventListener('abort', onAbort);
       connection.removeListener('request', onRequest);
       connection.removeListener('close', onClose);
     }
     connection.on('request', onRequest);
     connection.once('close', onClose);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort);
   });
 }
 
-/** Connects to the leader's port; null when refused, reset or too slow (the caller retries). */
-function connect(port: number, timeout: number): Promise<net.Socket | null> {
+/** Connects to the leader's port; null when refused, reset, too slow or aborted (the caller retries or stops). */
+function connect(port: number, timeout: number, signal: AbortSignal): Promise<net.Socket | null> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     const timer = setTimeout(() => done(null), timeout);
+    const onAbort = (): void => done(null);
+    signal.addEventListener('abort', onAbort);
     function done(result: net.Socket | null): void {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       socket.removeListener('connect', onConnect);
       socket.removeListener('error', onError);
       if (!result) socket.destroy();
@@ -144,6 +169,17 @@ function connect(port: number, timeout: number): Promise<net.Socket | null> {
   });
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)));
+/** Waits `ms` (0: one turn of the event loop); ends early when the signal aborts. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      if (ms === 0) clearImmediate(handle as NodeJS.Immediate);
+      else clearTimeout(handle as NodeJS.Timeout);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const handle = ms === 0 ? setImmediate(done) : setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }

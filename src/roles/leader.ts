@@ -4,7 +4,7 @@ import type { ResolvedOptions } from '../options.js';
 import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
 import { unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
-import type { ChannelHandler, PortServer } from '../transport/server.js';
+import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
 import type { Push, Subscriber } from './subscriptions.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
@@ -30,7 +30,8 @@ interface Session {
 
 export interface LeaderInit {
   options: ResolvedOptions;
-  server: PortServer;
+  /** The channel this leader serves, reserved by the election. */
+  slot: ChannelSlot;
   methods: MethodTable;
   createRealClient: () => object;
   onError: (err: Error) => void;
@@ -44,7 +45,7 @@ export interface LeaderInit {
 export class Leader implements Role, ChannelHandler {
   readonly kind = 'leader' as const;
   readonly #opts: ResolvedOptions;
-  readonly #server: PortServer;
+  readonly #slot: ChannelSlot;
   readonly #methods: MethodTable;
   readonly #host: RealClientHost;
   readonly #onError: (err: Error) => void;
@@ -55,19 +56,18 @@ export class Leader implements Role, ChannelHandler {
   #closing: Promise<void> | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #lastSweep = Date.now();
-  readonly #stopWatchingServer: () => void;
 
-  /** Takes the channel on the server; the caller checked it is free in this same tick. */
+  /**
+   * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
+   * that is fully built. If creating the real client throws, the caller releases the slot.
+   */
   constructor(init: LeaderInit) {
     this.#opts = init.options;
-    this.#server = init.server;
+    this.#slot = init.slot;
     this.#methods = init.methods;
     this.#onError = init.onError;
     this.#host = new RealClientHost(init.options, init.methods, init.createRealClient, init.onError);
-    if (!this.#server.addChannel(this.#opts.name, this)) {
-      throw new Error(`channel ${this.#opts.name} is already led in this process`);
-    }
-    this.#stopWatchingServer = this.#server.onUnexpectedClose((err) => {
+    this.#slot.onLost((err) => {
       if (this.#closing) return;
       void this.close();
       this.#lost?.(err);
@@ -77,6 +77,7 @@ export class Leader implements Role, ChannelHandler {
       this.#heartbeatTimer = setInterval(() => this.#dropSilent(interval * 3), interval);
       this.#heartbeatTimer.unref();
     }
+    this.#slot.open(this);
   }
 
   get realClient(): object {
@@ -137,7 +138,7 @@ export class Leader implements Role, ChannelHandler {
    */
   closeLater(ms: number): void {
     if (this.#closing || this.#closeTimer) return;
-    if (this.#server.channelNames.length === 1) this.#server.unref();
+    this.#slot.unrefIfAlone();
     this.#closeTimer = setTimeout(() => void this.close(), ms);
     this.#closeTimer.unref();
   }
@@ -147,14 +148,13 @@ export class Leader implements Role, ChannelHandler {
     if (!this.#closing) {
       this.#closing = (async () => {
         if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-        this.#stopWatchingServer();
         // Let the registration answers queued on a settled ready (e.g. its error) go out first.
         if (this.#host.settled) await this.#host.ready.catch(() => undefined);
         // Followers notice the close at once and elect a new leader; answers already written
         // (such as a register error) are still delivered.
         for (const s of this.#sessions) s.connection.close(undefined, true);
         this.#sessions.clear();
-        await this.#server.removeChannel(this.#opts.name);
+        await this.#slot.release();
         await this.#host.close();
       })();
     }

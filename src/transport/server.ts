@@ -57,11 +57,10 @@ export class PortServer {
   readonly id = randomBytes(8).toString('hex');
   readonly #server: net.Server;
   readonly #opts: PortServerOptions;
-  readonly #channels = new Map<string, ChannelHandler>();
+  readonly #channels = new Map<string, ChannelSlot>();
   readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; timer: NodeJS.Timeout }>>();
   readonly #unregistered = new Set<Connection>();
   #closing: Promise<void> | undefined;
-  #onUnexpectedClose: Set<(err?: Error) => void> = new Set();
 
   private constructor(server: net.Server, port: number, opts: PortServerOptions) {
     this.#server = server;
@@ -122,41 +121,25 @@ export class PortServer {
     return this.#closing !== undefined;
   }
 
-  hasChannel(name: string): boolean {
-    return this.#channels.has(name);
-  }
-
   get channelNames(): string[] {
     return [...this.#channels.keys()];
   }
 
-  /** Claims a channel for a leader of this process. False when another client here leads it. */
-  addChannel(name: string, handler: ChannelHandler): boolean {
-    if (this.#closing || this.#channels.has(name)) return false;
-    this.#channels.set(name, handler);
-    debug('port %d: channel %s added', this.port, name);
-    const parked = this.#parked.get(name);
-    if (parked) {
-      this.#parked.delete(name);
-      for (const p of parked) {
-        clearTimeout(p.timer);
-        if (!p.connection.closed) handler.accept(p.connection, p.frame);
-      }
-    }
-    return true;
-  }
-
-  /** Called when the server dies under a channel (not by removeChannel). */
-  onUnexpectedClose(fn: (err?: Error) => void): () => void {
-    this.#onUnexpectedClose.add(fn);
-    return () => this.#onUnexpectedClose.delete(fn);
-  }
-
-  /** Releases a channel; the port is released when the last channel is gone. */
-  async removeChannel(name: string): Promise<void> {
-    if (!this.#channels.delete(name)) return;
-    debug('port %d: channel %s removed, %d left', this.port, name, this.#channels.size);
-    if (this.#channels.size === 0) await this.#shutdown();
+  /**
+   * Reserves a channel for a leader of this process, synchronously: undefined when another client
+   * here already leads that name (or this server is closing). Followers that register before the
+   * leader opens the slot are parked until it does, so a leader is never handed a follower while
+   * it is still being built.
+   */
+  reserve(name: string): ChannelSlot | undefined {
+    if (this.#closing || this.#channels.has(name)) return undefined;
+    const slot: ChannelSlot = new ChannelSlot(this, name, {
+      open: (handler) => this.#open(slot, handler),
+      release: (): Promise<void> => this.#release(slot),
+    });
+    this.#channels.set(name, slot);
+    debug('port %d: channel %s reserved', this.port, name);
+    return slot;
   }
 
   /** Lets the process exit even though this server listens (a failed leader's last words). */
@@ -164,14 +147,29 @@ export class PortServer {
     this.#server.unref();
   }
 
-  /** Closes the server if no channel uses it (a leader that failed to start must not keep the port). */
-  async releaseIfUnused(): Promise<void> {
+  #open(slot: ChannelSlot, handler: ChannelHandler): void {
+    if (this.#channels.get(slot.name) !== slot) return;
+    const parked = this.#parked.get(slot.name);
+    if (!parked) return;
+    this.#parked.delete(slot.name);
+    for (const p of parked) {
+      clearTimeout(p.timer);
+      if (!p.connection.closed) handler.accept(p.connection, p.frame);
+    }
+  }
+
+  /** Frees a slot's name; the port is released with the last channel. */
+  async #release(slot: ChannelSlot): Promise<void> {
+    if (this.#channels.get(slot.name) !== slot) return;
+    this.#channels.delete(slot.name);
+    debug('port %d: channel %s released, %d left', this.port, slot.name, this.#channels.size);
     if (this.#channels.size === 0) await this.#shutdown();
   }
 
   #shutdown(err?: Error): Promise<void> {
     if (this.#closing) return this.#closing;
-    const unexpected = this.#channels.size > 0;
+    // Channels still held when the server dies (a listen error) lose it under their leaders.
+    const orphans = [...this.#channels.values()];
     this.#channels.clear();
     if (servers.get(this.port)) servers.delete(this.port);
     for (const set of this.#parked.values()) for (const p of set) { clearTimeout(p.timer); p.connection.close(); }
@@ -181,8 +179,7 @@ export class PortServer {
     this.#closing = new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
     });
-    if (unexpected) for (const fn of this.#onUnexpectedClose) fn(err);
-    this.#onUnexpectedClose.clear();
+    for (const slot of orphans) slot.lost(err);
     return this.#closing;
   }
 
@@ -218,7 +215,7 @@ export class PortServer {
       port: this.port,
       uptimeMs: Date.now() - this.startedAt,
       processUptimeMs: Math.round(process.uptime() * 1000),
-      channels: [...this.#channels].map(([name, handler]) => ({ name, ...handler.status() })),
+      channels: [...this.#channels].map(([name, slot]) => ({ name, ...(slot.handler?.status() ?? { ready: false }) })),
     };
   }
 
@@ -267,12 +264,12 @@ export class PortServer {
     if (!this.#authenticate(connection, frame, channelName)) return;
     connection.peer.channel = channelName;
     connection.label = `leader:${channelName}`;
-    const handler = this.#channels.get(channelName);
+    const handler = this.#channels.get(channelName)?.handler;
     if (handler) {
       handler.accept(connection, frame);
       return;
     }
-    // Park until a client of that name is created in this process, or the follower gives up.
+    // Park until a leader of that name in this process opens its slot, or the follower gives up.
     // Answer a little before the follower's own deadline so it gets the real reason.
     // The timeout is the peer's u32: clamp it to what a timer can wait.
     const wait = frame.timeout > 0 ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(frame.timeout * 0.9))) : REGISTER_DEADLINE_MS;
@@ -295,6 +292,66 @@ export class PortServer {
       clearTimeout(entry.timer);
       set.delete(entry);
     });
+  }
+}
+
+/**
+ * One channel of a PortServer, held by the leader of that name in this process. Calls flow one
+ * way: the leader opens and releases its slot; the slot tells the leader only if the server
+ * dies under it (onLost).
+ */
+export class ChannelSlot {
+  readonly name: string;
+  #handler: ChannelHandler | undefined;
+  #lost: ((err?: Error) => void) | undefined;
+  #released = false;
+  readonly #server: PortServer;
+  readonly #ops: { open(h: ChannelHandler): void; release(): Promise<void> };
+
+  constructor(server: PortServer, name: string, ops: { open(h: ChannelHandler): void; release(): Promise<void> }) {
+    this.#server = server;
+    this.name = name;
+    this.#ops = ops;
+  }
+
+  get port(): number {
+    return this.#server.port;
+  }
+
+  /** The leader serving this channel, once open. */
+  get handler(): ChannelHandler | undefined {
+    return this.#handler;
+  }
+
+  /** Starts routing followers to `handler`, parked ones first. */
+  open(handler: ChannelHandler): void {
+    if (this.#released || this.#handler) return;
+    this.#handler = handler;
+    this.#ops.open(handler);
+  }
+
+  /** Called once if the server dies while this slot is held. */
+  onLost(fn: (err?: Error) => void): void {
+    this.#lost = fn;
+  }
+
+  /** Server side: the server died under this slot. */
+  lost(err?: Error): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#lost?.(err);
+  }
+
+  /** Lets the process exit although the port is held, when this is the only channel on it. */
+  unrefIfAlone(): void {
+    if (this.#server.channelNames.length === 1) this.#server.unref();
+  }
+
+  /** Frees the channel; the port is released with the last one. */
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve();
+    this.#released = true;
+    return this.#ops.release();
   }
 }
 
