@@ -72,6 +72,7 @@ if (args.reps) for (const k of Object.keys(P.reps)) P.reps[k] = args.reps;
 const scenarios = args.only || SCENARIOS;
 const scaleOnly = scenarios.every((sc) => SCALE_SCENARIOS.includes(sc));
 if (scaleOnly) P.budgetMs = S.budgetMs;
+P.shareMs = S.shareMs;
 
 // ---------------------------------------------------------------- groups
 const startGroup = (comp, n, opts = {}) => startGroupIn(comp, n, { ...opts, profile: args.profile });
@@ -304,8 +305,10 @@ async function snapshotBuild() {
 /** --chart: the scale curves as SVG charts plus every raw number, in args.chartDir. */
 async function writeCharts(meta, results) {
   const day = meta.date.slice(0, 10);
+  const done = SCALE_SCENARIOS.filter((sc) => results[sc]).map((sc) => Math.max(0, ...Object.values(results[sc]).map((runs) => runs.length)));
+  const reps = Math.min(...done) === Math.max(...done) ? `${done[0]}` : `${Math.min(...done)}-${Math.max(...done)}`;
   const machine = `${day}, ${meta.cpus} × ${meta.cpuModel || 'CPU'}, ${meta.memGiB} GiB, Node ${meta.node}, load average ${meta.loadavg[0].toFixed(1)}`
-    + ` → ${meta.loadavgEnd[0].toFixed(1)}; medians of ${P.reps['scale-followers']} repetition(s)${Q ? ', QUICK run' : ''}`;
+    + ` → ${meta.loadavgEnd[0].toFixed(1)}; medians of ${reps} repetition(s)${Q ? ', QUICK run' : ''}`;
   const data = scaleSeries(results, S);
   const files = await renderCharts(args.chartDir, chartSpecs(data, S, machine));
   const json = path.join(args.chartDir, 'scale.json');
@@ -352,7 +355,17 @@ async function main() {
     const comps = args.comparators.filter((c) => APPLIES[sc].includes(c));
     results[sc] = {};
     for (const c of comps) results[sc][c] = [];
+    const scStart = Date.now();
+    let lastRepMs = 0;
     for (let rep = 0; rep < P.reps[sc]; rep++) {
+      // a scenario with a share of the run's time (scale) stops repeating when one more
+      // repetition, as long as the last one, would overrun that share
+      const shareMs = (P.shareMs || {})[sc];
+      if (rep > 0 && shareMs && Date.now() - scStart + lastRepMs > shareMs) {
+        console.log(`${' '.repeat(7)} ${sc}: stopped after ${rep} repetition(s), another would overrun its ${shareMs / 1000} s share`);
+        break;
+      }
+      const repStart = Date.now();
       // rotate the order each repetition so no comparator always runs first
       const order = comps.map((_, i) => comps[(i + rep) % comps.length]);
       const line = [];
@@ -369,6 +382,7 @@ async function main() {
         line.push(`${LABEL[c]} ${r.error ? 'ERR' : 'ok'} ${((Date.now() - ts) / 1000).toFixed(1)}s`);
       }
       console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${sc} rep ${rep + 1}/${P.reps[sc]}: ${line.join(', ')}`);
+      lastRepMs = Date.now() - repStart;
     }
   }
   console.log('');

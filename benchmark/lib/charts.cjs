@@ -20,11 +20,12 @@ function missingNote(missing, fmtX) {
   return [...by].map(([k, xs]) => `${k} at ${xs.join(', ')}`).join('; ');
 }
 
-/** One line panel: x, y and a color per comparator. */
+/** One line panel: x, y and a color per comparator; `missing` points are named in the figure's subtitle. */
 function panel({ title, values, x, y, missing, yLog = false, width = 300, height = 220 }) {
   const note = missingNote(missing, x.fmt || ((v) => String(v)));
   return {
-    title: { text: title, ...(note ? { subtitle: note, subtitleColor: '#b00' } : {}) },
+    title,
+    note: note ? `${title}: ${note}` : '',
     width,
     height,
     data: { values },
@@ -33,7 +34,7 @@ function panel({ title, values, x, y, missing, yLog = false, width = 300, height
       x: {
         field: 'x', type: 'quantitative', title: x.title,
         scale: { type: 'log', ...(x.domain ? { domain: x.domain } : {}) },
-        axis: { values: x.ticks, ...(x.labelExpr ? { labelExpr: x.labelExpr } : {}), grid: true },
+        axis: { values: x.ticks, ...(x.labelExpr ? { labelExpr: x.labelExpr } : {}), labelOverlap: false, grid: true },
       },
       y: {
         field: 'y', type: 'quantitative', title: y,
@@ -45,13 +46,14 @@ function panel({ title, values, x, y, missing, yLog = false, width = 300, height
   };
 }
 
-function figure(title, subtitle, panels) {
+function figure(title, machine, panels) {
+  const notes = panels.map((p) => p.note).filter(Boolean);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, subtitle, anchor: 'start', fontSize: 15 },
+    title: { text: title, subtitle: [machine, ...notes.map((n) => `not completed — ${n}`)], anchor: 'start', fontSize: 15 },
     background: 'white',
     padding: 12,
-    hconcat: panels,
+    hconcat: panels.map(({ note, ...p }) => p),
     resolve: { scale: { color: 'shared' } },
     config: { view: { stroke: '#ccc' }, axis: { labelFontSize: 11, titleFontSize: 12 }, title: { subtitleFontSize: 11 } },
   };
@@ -65,7 +67,7 @@ function chartSpecs({ series, missing }, S, machine) {
     const x = { title: 'followers (log scale)', ticks: ticks(S.followers), domain: [Math.min(...S.followers) * 0.8, Math.max(...S.followers) * 1.25] };
     specs['scale-followers'] = figure('Cost as followers grow', machine, [
       panel({ title: 'Leader CPU per call (64 calls in flight in all)', values: series.cpuPerCall, x, y: 'CPU µs per call', missing: missing.cpuPerCall }),
-      panel({ title: 'Leader CPU per pushed value per follower', values: series.cpuPerValue, x, y: 'CPU µs per value per follower', missing: missing.cpuPerValue }),
+      panel({ title: 'Leader CPU per pushed value per follower', values: series.cpuPerValue, x, y: 'CPU µs per value × follower', missing: missing.cpuPerValue }),
       panel({ title: 'rtt p99, every follower calling at once', values: series.rttP99, x, y: 'p99 round trip, µs (log scale)', missing: missing.rttP99, yLog: true }),
     ]);
   }
@@ -82,7 +84,7 @@ function chartSpecs({ series, missing }, S, machine) {
   if (series.mbPerSec) {
     const x = { title: 'payload (log scale)', ticks: ticks(S.sizes), labelExpr: SIZE_LABEL_EXPR, fmt: sizeLabel, domain: [Math.min(...S.sizes) * 0.7, Math.max(...S.sizes) * 1.4] };
     specs['scale-payload'] = figure('Buffers echoed, 1 follower', machine, [
-      panel({ title: 'Throughput', values: series.mbPerSec, x, y: 'MB/s (2^20 bytes, one direction; log scale)', yLog: true, missing: missing.mbPerSec }),
+      panel({ title: 'Throughput (MB = 2^20 bytes, one way)', values: series.mbPerSec, x, y: 'MB/s (log scale)', yLog: true, missing: missing.mbPerSec }),
       {
         ...panel({ title: 'leaderlink / raw TCP (median of per-repetition ratios)', values: series.payloadRatio, x, y: 'throughput ratio' }),
         encoding: {

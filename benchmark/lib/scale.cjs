@@ -32,6 +32,11 @@ function scaleParams(quick) {
     keysWaitMs: quick ? 20000 : 45000,
     failoverWaitMs: quick ? 15000 : 30000,
     bytesInFlight: 16 * MiB, // payload: floor(16 MiB / size) calls in flight, 2 .. 64
+    // each curve stops repeating when another repetition would overrun its share (>= 1 always
+    // runs); the watchdog (budgetMs) kills everything if even that goes wrong
+    shareMs: quick
+      ? { 'scale-followers': 50000, 'scale-keys': 30000, 'scale-payload': 30000 }
+      : { 'scale-followers': 330000, 'scale-keys': 130000, 'scale-payload': 140000 },
     budgetMs: quick ? 180000 : 900000,
   };
 }
