@@ -6,6 +6,7 @@
 const { Base } = require('sdk-base');
 
 const instances = new Set();
+const seedKey = (i) => `key-${i}`;
 
 class BenchDataClient extends Base {
   constructor(options = {}) {
@@ -17,6 +18,7 @@ class BenchDataClient extends Base {
     this._tick = null;
     instances.add(this);
     if (options.tickMs > 0) this.startTicker(options.tickKey || 'tick', options.tickMs);
+    if (options.seedKeys > 0) this.seed(options.seedKeys);
     this.ready(true);
   }
 
@@ -70,6 +72,15 @@ class BenchDataClient extends Base {
     return set ? set.size : 0;
   }
 
+  /**
+   * Hold a value for key-0 .. key-(n-1) from the start, as a registry holds its data: a new
+   * leader's real client answers every re-subscription at once. `pid` tells a follower which
+   * process's real client served the value.
+   */
+  seed(n) {
+    for (let i = 0; i < n; i++) this._last.set(seedKey(i), { i, pid: this.pid });
+  }
+
   startTicker(key, ms) {
     let seq = 0;
     this._tick = setInterval(() => {
@@ -87,3 +98,4 @@ class BenchDataClient extends Base {
 
 module.exports = BenchDataClient;
 module.exports.BenchDataClient = BenchDataClient;
+module.exports.seedKey = seedKey;

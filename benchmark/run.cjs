@@ -3,36 +3,48 @@
 // leaderlink benchmark orchestrator. See benchmark/README.md.
 //   node benchmark/run.cjs [--quick] [--json FILE] [--only rtt,fanout,...] [--reps N]
 //                          [--comparators leaderlink,cluster-client,raw,ipc] [--profile DIR]
+//                          [--scale [--chart] [--chart-dir DIR]]   (scale curves and their charts)
 // Every role runs in its own process (benchmark/roles), on a fresh port per repetition; all
 // comparators run back to back inside each repetition so ratios are taken pair by pair.
 const fs = require('node:fs');
 const os = require('node:os');
-const net = require('node:net');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { startRole, stopAll, extraPids, killAllSync, installCleanup } = require('./lib/procs.cjs');
+const { killAllSync, installCleanup } = require('./lib/procs.cjs');
+const { startGroup: startGroupIn, withGroup: withGroupIn, inBatches, probeUntilSeen } = require('./lib/group.cjs');
+const { median, sum, cell, ratio, fmt, fmtRatio, alignedTable } = require('./lib/stats.cjs');
 const { sleep } = require('./lib/ctl.cjs');
 const { hr } = require('./lib/workload.cjs');
+const { scaleParams, scaleScenarios } = require('./lib/scale.cjs');
+const { scaleTable, scaleSeries } = require('./lib/scale-report.cjs');
+const { chartSpecs, renderCharts } = require('./lib/charts.cjs');
 
 const COMPARATORS = ['leaderlink', 'cluster-client', 'raw', 'ipc'];
 const LABEL = { leaderlink: 'leaderlink', 'cluster-client': 'cluster-client', raw: 'raw TCP', ipc: 'IPC' };
 const SCENARIOS = ['reqresp', 'fanout', 'failover', 'memory'];
+const SCALE_SCENARIOS = ['scale-followers', 'scale-keys', 'scale-payload'];
+const SCALE_CHART_DIR = path.join(__dirname, '..', 'docs', 'bench');
 
 // ---------------------------------------------------------------- arguments
 function parseArgs(argv) {
-  const a = { quick: false, json: null, only: null, reps: null, comparators: COMPARATORS.slice(), profile: null };
+  const a = { quick: false, json: null, only: null, reps: null, comparators: COMPARATORS.slice(), profile: null, scale: false, chart: false, chartDir: SCALE_CHART_DIR };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--quick') a.quick = true;
     else if (k === '--json') a.json = argv[++i];
-    else if (k === '--only') a.only = argv[++i].split(',').map((s) => ({ rtt: 'reqresp', throughput: 'reqresp', cost: 'reqresp' }[s] || s));
+    else if (k === '--only') a.only = argv[++i].split(',').flatMap((s) => (s === 'scale' ? SCALE_SCENARIOS : [{ rtt: 'reqresp', throughput: 'reqresp', cost: 'reqresp' }[s] || s]));
     else if (k === '--reps') a.reps = Number(argv[++i]);
     else if (k === '--comparators') a.comparators = argv[++i].split(',');
     else if (k === '--profile') a.profile = path.resolve(argv[++i]);
+    else if (k === '--scale') a.scale = true;
+    else if (k === '--chart') a.chart = true;
+    else if (k === '--chart-dir') { a.chart = true; a.chartDir = path.resolve(argv[++i]); }
     else if (k === '--help' || k === '-h') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 6).join('\n')); process.exit(0); }
     else throw new Error(`unknown argument ${k}`);
   }
   for (const c of a.comparators) if (!COMPARATORS.includes(c)) throw new Error(`unknown comparator ${c}`);
+  if (a.scale && !a.only) a.only = SCALE_SCENARIOS.slice();
+  if (a.chart && !(a.only || []).some((s) => SCALE_SCENARIOS.includes(s))) throw new Error('--chart draws the scale curves: use it with --scale');
   return a;
 }
 const args = parseArgs(process.argv.slice(2));
@@ -54,99 +66,17 @@ const P = {
   memCalls: 200,
   budgetMs: Q ? 150000 : 900000,
 };
+const S = scaleParams(Q);
+for (const sc of SCALE_SCENARIOS) P.reps[sc] = S.reps;
 if (args.reps) for (const k of Object.keys(P.reps)) P.reps[k] = args.reps;
 const scenarios = args.only || SCENARIOS;
+const scaleOnly = scenarios.every((sc) => SCALE_SCENARIOS.includes(sc));
+if (scaleOnly) P.budgetMs = S.budgetMs;
+P.shareMs = S.shareMs;
 
-// ---------------------------------------------------------------- helpers
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
-const sum = (xs) => xs.reduce((s, x) => s + (typeof x === 'number' ? x : 0), 0);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function inBatches(n, size, fn) {
-  const out = [];
-  for (let i = 0; i < n; i += size) {
-    const chunk = [];
-    for (let j = i; j < Math.min(n, i + size); j++) chunk.push(fn(j));
-    out.push(...(await Promise.all(chunk)));
-  }
-  return out;
-}
-
-function profArgv(comp, role) {
-  if (!args.profile || comp !== 'leaderlink') return [];
-  const dir = path.join(args.profile, role);
-  fs.mkdirSync(dir, { recursive: true });
-  return ['--cpu-prof', '--cpu-prof-dir', dir];
-}
-
-/** A leader and `n` followers of one comparator on a fresh port. */
-async function startGroup(comp, n, { tickMs = 0, compete = false } = {}) {
-  const port = comp === 'ipc' ? 0 : await freePort();
-  const roles = [];
-  const g = { comp, port, leader: null, followers: [], roles };
-  const track = (r) => { roles.push(r); return r; };
-  g.stop = () => stopAll(roles, args.profile && comp === 'leaderlink' ? 5000 : 0);
-  g.addFollowers = async (k) => {
-    let added;
-    if (comp === 'leaderlink' || comp === 'cluster-client') {
-      added = await inBatches(k, 8, () => startRole('follower', { lib: comp, port, isLeader: compete ? undefined : false, tickMs },
-        { name: `${comp} follower`, execArgv: profArgv(comp, 'follower') }).then(track));
-      const wrong = added.filter((r) => r.readyInfo.isLeader);
-      if (wrong.length) throw new Error(`${comp}: a follower became leader`);
-    } else if (comp === 'raw') {
-      added = await inBatches(k, 8, () => startRole('raw-client', { port }, { name: 'raw client' }).then(track));
-    } else {
-      const base = g.followers.length;
-      const pids = await g.leader.call('spawn', { n: k }, 60000);
-      pids.forEach((p) => extraPids.add(p));
-      added = pids.map((pid, i) => ({
-        pid,
-        call: (cmd, a = {}, t = 60000) => g.leader.call('child', { i: base + i, cmd, args: a, timeoutMs: t }, t + 2000),
-      }));
-    }
-    g.followers.push(...added);
-    return added;
-  };
-  try {
-    if (comp === 'leaderlink' || comp === 'cluster-client') {
-      g.leader = track(await startRole('leader', { lib: comp, port, isLeader: true, tickMs }, { name: `${comp} leader`, execArgv: profArgv(comp, 'leader') }));
-      if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: forced leader is not leader`);
-    } else if (comp === 'raw') {
-      g.leader = track(await startRole('raw-server', { port }, { name: 'raw server' }));
-    } else {
-      g.leader = track(await startRole('ipc-parent', {}, { name: 'ipc parent' }));
-    }
-    if (n > 0) await g.addFollowers(n);
-    return g;
-  } catch (err) {
-    await g.stop();
-    throw err;
-  }
-}
-
-async function withGroup(comp, n, opts, fn) {
-  const g = await startGroup(comp, n, opts);
-  try {
-    return await fn(g);
-  } finally {
-    await g.stop();
-  }
-}
+// ---------------------------------------------------------------- groups
+const startGroup = (comp, n, opts = {}) => startGroupIn(comp, n, { ...opts, profile: args.profile });
+const withGroup = (comp, n, opts, fn) => withGroupIn(comp, n, { ...opts, profile: args.profile }, fn);
 
 // ---------------------------------------------------------------- scenarios
 // rtt + throughput + CPU cost: one leader, one follower
@@ -182,15 +112,7 @@ async function fanout(comp) {
     const L = g.leader;
     const F = g.followers;
     await Promise.all(F.map((f) => f.call('fanSubscribe', { key: 'fanout', total: P.fanTotal })));
-    // every subscription must have reached the leader: push probes until all followers saw one
-    const end = Date.now() + 15000;
-    for (let n = 0; ; n++) {
-      await L.call('probe', { key: 'fanout', n });
-      await sleep(20);
-      const st = await Promise.all(F.map((f) => f.call('fanState')));
-      if (st.every((s) => s.probeSeen > 0)) break;
-      if (Date.now() > end) throw new Error('followers never received the probe');
-    }
+    await probeUntilSeen(L, F, 'fanout', 'fanState');
     await sleep(50);
     await L.call('fanPrepare', { total: P.fanTotal });
     const push = await L.call('fanPush', { key: 'fanout' }, 60000);
@@ -270,8 +192,9 @@ async function memory(comp) {
   });
 }
 
-const RUNNERS = { reqresp, fanout, failover, memory };
-const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'cluster-client'], memory: COMPARATORS };
+const scale = scaleScenarios(S);
+const RUNNERS = { reqresp, fanout, failover, memory, ...scale.runners };
+const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'cluster-client'], memory: COMPARATORS, ...scale.applies };
 
 // ---------------------------------------------------------------- table
 // [scenario, metric, unit, get(result) -> number, kind: 'val' | 'count', better: 'low' | 'high', source]
@@ -301,46 +224,6 @@ const ROWS = [
   ['cost', 'leader RSS per follower', 'KiB', (r) => r.perFollowerKiB, 'val', 'low', 'memory'],
   ['cost', 'follower process RSS', 'MiB', (r) => r.followerRssMiB, 'val', 'low', 'memory'],
 ];
-
-function cell(results, src, comp, get, kind) {
-  const runs = ((results[src] || {})[comp] || []);
-  const vals = runs.map((r) => (r && !r.error ? safe(get, r) : NaN));
-  if (!runs.length) return { v: null, vals, runs };
-  if (runs.every((r) => r && r.error)) return { v: null, err: true, vals, runs };
-  if (kind === 'count') return { v: vals.every((x) => Number.isNaN(x)) ? null : sum(vals.filter((x) => !Number.isNaN(x))), vals, runs };
-  return { v: median(vals), vals, runs };
-}
-function safe(get, r) { try { const v = get(r); return typeof v === 'number' ? v : NaN; } catch { return NaN; } }
-
-/** Median over repetitions of the per-repetition ratio leaderlink / other. */
-function ratio(results, src, other, get) {
-  const a = ((results[src] || {}).leaderlink || []);
-  const b = ((results[src] || {})[other] || []);
-  const rs = [];
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (!a[i] || a[i].error || !b[i] || b[i].error) continue;
-    const x = safe(get, a[i]); const y = safe(get, b[i]);
-    if (Number.isFinite(x) && Number.isFinite(y) && y > 0) rs.push(x / y);
-    else if (Number.isFinite(x) && x > 0 && y === 0) rs.push(Infinity);
-  }
-  if (!rs.length) return null;
-  rs.sort((p, q) => p - q);
-  const m = rs.length >> 1;
-  return rs.length % 2 ? rs[m] : (rs[m - 1] + rs[m]) / 2;
-}
-
-function fmt(v, unit) {
-  if (v === null || v === undefined || Number.isNaN(v)) return '-';
-  if (v === Infinity) return 'inf';
-  if (unit === 'sum') return String(Math.round(v));
-  const a = Math.abs(v);
-  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  if (a >= 1) return v.toFixed(2);
-  return v.toPrecision(2);
-}
-const fmtRatio = (r) => (r === null ? '-' : r === Infinity ? 'inf' : `${r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toFixed(2)}x`);
 
 function evaluateTargets(results) {
   const R = (src, other, get) => ratio(results, src, other, get);
@@ -384,16 +267,7 @@ function printTable(results) {
     const rc = kind === 'count' ? '-' : fmtRatio(ratio(results, src, 'cluster-client', get));
     rows.push([sc, metric, unit === 'sum' ? 'count' : unit, ...vals, rr, rc]);
   }
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (r) => r.map((c, i) => (i < 3 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
-  const out = [line(header), w.map((n) => '-'.repeat(n)).join('  ')];
-  let last = '';
-  for (const r of rows) {
-    if (r[0] !== last && last) out.push('');
-    out.push(line(r[0] === last ? ['', ...r.slice(1)] : r));
-    last = r[0];
-  }
-  console.log(out.join('\n'));
+  console.log(alignedTable(header, rows));
   console.log('\nvalues: median over repetitions (counts: sum over repetitions); ratios: median of per-repetition leaderlink/other');
   const T = evaluateTargets(results);
   if (T.length) {
@@ -428,6 +302,20 @@ async function snapshotBuild() {
   return null;
 }
 
+/** --chart: the scale curves as SVG charts plus every raw number, in args.chartDir. */
+async function writeCharts(meta, results) {
+  const day = meta.date.slice(0, 10);
+  const done = SCALE_SCENARIOS.filter((sc) => results[sc]).map((sc) => Math.max(0, ...Object.values(results[sc]).map((runs) => runs.length)));
+  const reps = Math.min(...done) === Math.max(...done) ? `${done[0]}` : `${Math.min(...done)}-${Math.max(...done)}`;
+  const machine = `${day}, ${meta.cpus} × ${meta.cpuModel || 'CPU'}, ${meta.memGiB} GiB, Node ${meta.node}, load average ${meta.loadavg[0].toFixed(1)}`
+    + ` → ${meta.loadavgEnd[0].toFixed(1)}; medians of ${reps} repetition(s)${Q ? ', QUICK run' : ''}`;
+  const data = scaleSeries(results, S);
+  const files = await renderCharts(args.chartDir, chartSpecs(data, S, machine));
+  const json = path.join(args.chartDir, 'scale.json');
+  fs.writeFileSync(json, `${JSON.stringify({ meta, series: data.series, missing: data.missing, results }, null, 1)}\n`);
+  console.log(`charts written: ${[...files, json].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   installCleanup();
@@ -452,7 +340,8 @@ async function main() {
 
   const meta = {
     date: new Date().toISOString(), node: process.version, platform: `${os.platform()} ${os.release()}`,
-    cpus: os.cpus().length, cpuModel: (os.cpus()[0] || {}).model, loadavg: os.loadavg(), quick: Q, params: P,
+    cpus: os.cpus().length, cpuModel: (os.cpus()[0] || {}).model, memGiB: Math.round(os.totalmem() / 2 ** 30), loadavg: os.loadavg(), quick: Q,
+    params: scenarios.some((sc) => SCALE_SCENARIOS.includes(sc)) ? { ...P, scale: S } : P,
     clusterClientVersion: require('cluster-client/package.json').version, comparators: args.comparators, scenarios,
     leaderlinkBuild: snap ? { sha256: snap.sha256, builtAt: snap.builtAt } : null,
   };
@@ -466,7 +355,17 @@ async function main() {
     const comps = args.comparators.filter((c) => APPLIES[sc].includes(c));
     results[sc] = {};
     for (const c of comps) results[sc][c] = [];
+    const scStart = Date.now();
+    let lastRepMs = 0;
     for (let rep = 0; rep < P.reps[sc]; rep++) {
+      // a scenario with a share of the run's time (scale) stops repeating when one more
+      // repetition, as long as the last one, would overrun that share
+      const shareMs = (P.shareMs || {})[sc];
+      if (rep > 0 && shareMs && Date.now() - scStart + lastRepMs > shareMs) {
+        console.log(`${' '.repeat(7)} ${sc}: stopped after ${rep} repetition(s), another would overrun its ${shareMs / 1000} s share`);
+        break;
+      }
+      const repStart = Date.now();
       // rotate the order each repetition so no comparator always runs first
       const order = comps.map((_, i) => comps[(i + rep) % comps.length]);
       const line = [];
@@ -483,17 +382,25 @@ async function main() {
         line.push(`${LABEL[c]} ${r.error ? 'ERR' : 'ok'} ${((Date.now() - ts) / 1000).toFixed(1)}s`);
       }
       console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${sc} rep ${rep + 1}/${P.reps[sc]}: ${line.join(', ')}`);
+      lastRepMs = Date.now() - repStart;
     }
   }
   console.log('');
   for (const e of errors) console.log(`error: ${e.scenario} rep ${e.rep + 1} ${e.comparator}: ${e.error.split('\n')[0]}`);
   if (errors.length) console.log('');
-  const targets = printTable(results);
-  console.log(`\ntotal ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  const targets = scaleOnly ? [] : printTable(results);
+  if (scenarios.some((sc) => SCALE_SCENARIOS.includes(sc))) {
+    console.log(`${scaleOnly ? '' : '\n'}${scaleTable(results, S)}`);
+    console.log('\nvalues: median over repetitions; ratios: median of per-repetition leaderlink/other; timeout: no call or value completed in time');
+  }
+  meta.loadavgEnd = os.loadavg();
+  meta.totalS = Math.round((Date.now() - t0) / 1000);
+  console.log(`\ntotal ${meta.totalS} s, load average at the end ${meta.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}`);
   if (args.json) {
     fs.writeFileSync(args.json, JSON.stringify({ meta, results, targets, errors }, null, 2));
     console.log(`raw numbers written to ${args.json}`);
   }
+  if (args.chart) await writeCharts(meta, results);
 }
 
 main().then(() => { killAllSync(); process.exit(0); }, (err) => { console.error(err); killAllSync(); process.exit(1); });

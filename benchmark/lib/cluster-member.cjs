@@ -21,7 +21,7 @@ async function initMember(opts) {
   const options = { port: opts.port, logger, responseTimeout: 3000 };
   if (opts.isLeader === true || opts.isLeader === false) options.isLeader = opts.isLeader;
   if (opts.isLeader === false) options.maxWaitTime = 15000;
-  const client = cluster(BenchDataClient, options).create({ tickMs: opts.tickMs || 0, tickKey: 'tick' });
+  const client = cluster(BenchDataClient, options).create({ tickMs: opts.tickMs || 0, tickKey: 'tick', seedKeys: opts.seedKeys || 0 });
   let errors = 0;
   client.on('error', () => { errors++; });
   await Promise.race([

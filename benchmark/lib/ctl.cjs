@@ -4,6 +4,7 @@
 //   orchestrator -> role: { c: 'q', id, cmd, args }
 //   role -> orchestrator: { c: 'r', id, ok, result | error }  and events { c: 'e', ev, data }
 const now = () => process.hrtime.bigint();
+const hr = () => Number(process.hrtime.bigint()); // ns on the host-wide monotonic clock
 
 /** In a role process: answer control commands with `handlers[cmd](args)`. */
 function serve(handlers, send = (m) => process.send(m), on = (fn) => process.on('message', fn)) {
@@ -59,4 +60,4 @@ function quietLogger() {
   return { info: mk('info'), warn: mk('warn'), error: mk('error'), debug() {}, counts };
 }
 
-module.exports = { serve, emit, guardRole, sleep, waitFor, now, quietLogger };
+module.exports = { serve, emit, guardRole, sleep, waitFor, now, hr, quietLogger };

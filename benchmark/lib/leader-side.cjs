@@ -1,7 +1,8 @@
 'use strict';
 // Leader-side commands, identical for every comparator: they drive the leader's real data client.
 const { fanoutObject } = require('./payloads.cjs');
-const { gcAndRss, hr } = require('./workload.cjs');
+const { gcAndRss, gcAndMem, hr } = require('./workload.cjs');
+const { seedKey } = require('../data-client.cjs');
 
 function leaderHandlers(getRealClient) {
   let prepared = null;
@@ -28,7 +29,14 @@ function leaderHandlers(getRealClient) {
       getRealClient().push(key, { n });
       return true;
     },
+    /** A fresh value to each of key-0 .. key-(n-1) (reaches subscribers the raw server never answered). */
+    keysPush({ n }) {
+      const rc = getRealClient();
+      for (let i = 0; i < n; i++) rc.push(seedKey(i), { i, pid: process.pid });
+      return true;
+    },
     rss() { return { rss: gcAndRss() }; },
+    mem() { return gcAndMem(); },
     cpu() { const c = process.cpuUsage(); return { user: c.user, system: c.system }; },
   };
 }

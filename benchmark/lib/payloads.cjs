@@ -21,8 +21,8 @@ function fanoutObject(seq) {
 }
 
 const BUF_SIZE = 64 * 1024;
-function bigBuffer() {
-  return crypto.randomBytes(BUF_SIZE);
+function bigBuffer(size = BUF_SIZE) {
+  return crypto.randomBytes(size);
 }
 
 module.exports = { smallObject, fanoutObject, bigBuffer, BUF_SIZE };

@@ -5,9 +5,9 @@
 //   adapter.onLost(fn)                     (optional: the follower noticed its leader died)
 const assert = require('node:assert');
 const { smallObject, bigBuffer, BUF_SIZE } = require('./payloads.cjs');
-const { sleep, waitFor } = require('./ctl.cjs');
-
-const hr = () => Number(process.hrtime.bigint()); // ns on the host-wide monotonic clock
+const { sleep, waitFor, hr } = require('./ctl.cjs');
+const { seqCounter } = require('./seq-counter.cjs');
+const { scaleWorkload } = require('./scale-workload.cjs');
 
 function quantile(sorted, q) {
   if (!sorted.length) return NaN;
@@ -15,18 +15,21 @@ function quantile(sorted, q) {
   return sorted[i];
 }
 
-function gcAndRss() {
+/** After two gc() calls: RSS, and JS heap + external (Buffers) in bytes. */
+function gcAndMem() {
   if (global.gc) { global.gc(); global.gc(); }
-  return process.memoryUsage().rss;
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.external };
 }
+const gcAndRss = () => gcAndMem().rss;
 
 function makeWorkload(adapter) {
-  let buf = null;
-  const payload = (kind) => (kind === 'buffer' ? (buf || (buf = bigBuffer())) : smallObject);
-  const check = (kind, r) => (kind === 'buffer' ? Buffer.isBuffer(r) && r.length === BUF_SIZE : r && r.port === smallObject.port);
+  const bufs = new Map(); // size -> random Buffer
+  const payload = (kind, bytes) => (kind === 'buffer' ? bufs.get(bytes) || bufs.set(bytes, bigBuffer(bytes)).get(bytes) : smallObject);
+  const check = (kind, r, bytes) => (kind === 'buffer' ? Buffer.isBuffer(r) && r.length === bytes : r && r.port === smallObject.port);
 
   // fan-out state
-  const fan = { probeSeen: 0, received: 0, unique: 0, dup: 0, reordered: 0, maxSeq: -1, firstAt: 0, lastAt: 0, seen: null, total: 0 };
+  const fan = seqCounter();
   let fanSubscribed = false;
   // memory scenario
   let memSeen = 0;
@@ -34,15 +37,16 @@ function makeWorkload(adapter) {
   const fo = { pushes: [], calls: [], lost: [], timer: null, pending: 0, stopAt: 0 };
 
   return {
-    async warm({ n = 1000, kind = 'small' }) {
-      const r = await adapter.call('echo', payload(kind));
-      if (kind === 'buffer') assert.ok(check(kind, r) && r.equals(payload(kind)), 'buffer echo differs');
+    async warm({ n = 1000, kind = 'small', bytes = BUF_SIZE }) {
+      const r = await adapter.call('echo', payload(kind, bytes));
+      if (kind === 'buffer') assert.ok(check(kind, r, bytes) && r.equals(payload(kind, bytes)), 'buffer echo differs');
       else assert.deepStrictEqual(r, smallObject);
-      for (let i = 1; i < n; i++) await adapter.call('echo', payload(kind));
+      for (let i = 1; i < n; i++) await adapter.call('echo', payload(kind, bytes));
       return { n };
     },
 
-    async rtt({ n = 5000 }) {
+    /** Sequential echo of the small object; `keep` also returns every latency (us, sorted). */
+    async rtt({ n = 5000, keep = false }) {
       const lat = new Float64Array(n);
       let failed = 0;
       for (let i = 0; i < n; i++) {
@@ -51,11 +55,11 @@ function makeWorkload(adapter) {
         lat[i] = Number(process.hrtime.bigint() - t0) / 1e3; // us
       }
       const s = Array.from(lat).sort((a, b) => a - b);
-      return { n, failed, p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), min: s[0], max: s[s.length - 1] };
+      return { n, failed, p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), min: s[0], max: s[s.length - 1], ...(keep ? { samples: s } : {}) };
     },
 
-    async tput({ windowMs = 1000, inflight = 64, kind = 'small', drain = true, drainMs = 4000 }) {
-      const arg = payload(kind);
+    async tput({ windowMs = 1000, inflight = 64, kind = 'small', bytes = BUF_SIZE, drain = true, drainMs = 4000 }) {
+      const arg = payload(kind, bytes);
       let stop = false;
       let inWindow = 0; let failedInWindow = 0; let total = 0; let failed = 0; let bad = 0;
       const errors = {};
@@ -66,7 +70,7 @@ function makeWorkload(adapter) {
         while (!stop) {
           try {
             const r = await adapter.call('echo', arg);
-            if (!check(kind, r)) { bad++; throw new Error('bad echo'); }
+            if (!check(kind, r, bytes)) { bad++; throw new Error('bad echo'); }
             total++;
             if (hr() <= tEnd) inWindow++;
           } catch (err) {
@@ -91,47 +95,22 @@ function makeWorkload(adapter) {
       return {
         kind, windowMs, inflight, calls: inWindow, failedInWindow, totalCalls: total, failed, bad, errors, drained,
         callsPerSec: inWindow / elapsedS,
-        mbPerSec: kind === 'buffer' ? (inWindow * BUF_SIZE) / elapsedS / (1024 * 1024) : undefined,
+        mbPerSec: kind === 'buffer' ? (inWindow * bytes) / elapsedS / (1024 * 1024) : undefined,
         cpuUserUs: cpu.user, cpuSysUs: cpu.system,
       };
     },
 
     // ---- fan-out ----
     async fanSubscribe({ key = 'fanout', total = 2000 }) {
-      fan.total = total;
-      fan.seen = new Uint8Array(total);
+      fan.setTotal(total);
       if (!fanSubscribed) {
         fanSubscribed = true;
-        adapter.subscribe(key, (v) => {
-          if (!v) return;
-          if (v.probe) { fan.probeSeen++; return; }
-          const t = hr();
-          fan.received++;
-          if (!fan.firstAt) fan.firstAt = t;
-          const s = v.seq;
-          if (fan.seen[s]) fan.dup++;
-          else { fan.seen[s] = 1; fan.unique++; if (fan.unique === fan.total) fan.lastAt = t; }
-          if (s < fan.maxSeq) fan.reordered++;
-          else fan.maxSeq = s;
-        });
+        adapter.subscribe(key, fan.onValue);
       }
       return true;
     },
-    fanState() {
-      const { seen, ...rest } = fan;
-      return rest;
-    },
-    async fanWait({ timeoutMs = 20000, idleMs = 2000 }) {
-      const end = Date.now() + timeoutMs;
-      let lastCount = -1; let lastChange = Date.now();
-      while (fan.unique < fan.total && Date.now() < end) {
-        if (fan.received !== lastCount) { lastCount = fan.received; lastChange = Date.now(); }
-        if (fan.received > 0 && Date.now() - lastChange > idleMs) break;
-        await sleep(5);
-      }
-      const { seen, ...rest } = fan;
-      return { ...rest, lost: fan.total - fan.unique, complete: fan.unique === fan.total };
-    },
+    fanState() { return fan.state(); },
+    fanWait(opts) { return fan.wait(opts); },
 
     // ---- memory ----
     async memSetup({ calls = 200, key = 'mem' }) {
@@ -142,6 +121,8 @@ function makeWorkload(adapter) {
     memState() { return { seen: memSeen }; },
     rss() { return { rss: gcAndRss() }; },
     cpu() { const c = process.cpuUsage(); return { user: c.user, system: c.system }; },
+
+    ...scaleWorkload(adapter),
 
     // ---- failover ----
     foStart({ key = 'tick', intervalMs = 2, maxMs = 30000 }) {
@@ -193,4 +174,4 @@ function makeWorkload(adapter) {
   };
 }
 
-module.exports = { makeWorkload, quantile, gcAndRss, hr };
+module.exports = { makeWorkload, quantile, gcAndRss, gcAndMem, hr };

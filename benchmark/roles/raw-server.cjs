@@ -8,8 +8,8 @@ const BenchDataClient = require('../data-client.cjs');
 const { FrameReader, writeFrame, writeParts, encodeFrame } = require('../lib/raw-frame.cjs');
 const { leaderHandlers } = require('../lib/leader-side.cjs');
 
-runRole(async ({ port }) => {
-  const rc = new BenchDataClient();
+runRole(async ({ port, seedKeys = 0 }) => {
+  const rc = new BenchDataClient({ seedKeys });
   await rc.ready();
   const subs = new Map(); // key -> Set(socket)
 
