@@ -3,6 +3,7 @@ import { newNonce, proofMatches, proofOf } from './auth/handshake.js';
 import { resolveSecret } from './auth/secret.js';
 import { awaitHello } from './election.js';
 import { defaultLogger } from './logger.js';
+import { DEFAULT_PORT } from './options.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './protocol/frame.js';
 import { Connection } from './transport/connection.js';
 import type { ServerStatus } from './transport/server.js';
@@ -12,7 +13,7 @@ const USAGE = `usage: leaderlink status [--port N] [--json] [--secret-dir DIR] [
 Connects to the leaderlink leader on 127.0.0.1:PORT (authenticated like a follower, with
 LEADERLINK_SECRET or this user's secret file) and prints its channels, followers,
 subscriptions and counters.
-  --port N          default: env NODE_CLUSTER_CLIENT_PORT, else 7777
+  --port N          default: env NODE_CLUSTER_CLIENT_PORT, else ${DEFAULT_PORT}
   --json            print the raw status as JSON
   --secret-dir DIR  default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink, else
                     $XDG_RUNTIME_DIR/leaderlink, else <temp dir>/leaderlink-<uid>
@@ -31,7 +32,7 @@ interface Args { port: number; json: boolean; secretDir: string | undefined; tim
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
   const [command, ...rest] = argv;
   if (command !== 'status') throw new UsageError(command === undefined || command === '--help' || command === '-h' ? '' : `unknown command ${JSON.stringify(command)}`);
-  const args: Args = { port: Number(env.NODE_CLUSTER_CLIENT_PORT || 7777), json: false, secretDir: undefined, timeout: 3000 };
+  const args: Args = { port: Number(env.NODE_CLUSTER_CLIENT_PORT || DEFAULT_PORT), json: false, secretDir: undefined, timeout: 3000 };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     const value = (): string => {

@@ -7,7 +7,7 @@ import { defaultTranscode, type Transcode } from './transcode.js';
 export interface ClusterOptions {
   /** Channel name; clients of the same name share one real client. Default: the class name. */
   name?: string;
-  /** Loopback port the processes compete for. Default: env NODE_CLUSTER_CLIENT_PORT, else 7777. */
+  /** Loopback port the processes compete for. Default: env NODE_CLUSTER_CLIENT_PORT, else DEFAULT_PORT (7777). */
   port?: number;
   /** Force the role: true = must lead (fails if the port is taken), false = wait for a leader. */
   isLeader?: boolean;
@@ -47,29 +47,17 @@ export interface ClusterOptions {
   secretDir?: string;
 }
 
+/** The port the processes compete for when neither the option nor the env names one (cluster-client's). */
+export const DEFAULT_PORT = 7777;
+
+/** setTimeout cannot wait longer than this (about 24.8 days); longer delays fire at once, with a warning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Fields that may stay undefined after resolution ("not set"); every other field gets a value. */
+type Unset = 'isLeader' | 'subscribeTimeout' | 'secret' | 'secretDir';
+
 /** Options after defaults and validation: what the internals use. */
-export interface ResolvedOptions {
-  name: string;
-  port: number;
-  isLeader: boolean | undefined;
-  maxWaitTime: number;
-  connectTimeout: number;
-  responseTimeout: number;
-  heartbeatInterval: number;
-  isCheckHeartbeat: boolean;
-  autoGenerate: boolean;
-  isBroadcast: boolean;
-  subscribeTimeout: number | undefined;
-  singleMode: boolean;
-  logger: Logger;
-  transcode: Transcode;
-  formatKey: (reg: unknown) => string;
-  maxListeners: number;
-  maxFrameSize: number;
-  maxQueuedBytes: number;
-  secret: string | Buffer | undefined;
-  secretDir: string | undefined;
-}
+export type ResolvedOptions = { [K in keyof Required<ClusterOptions>]: K extends Unset ? Required<ClusterOptions>[K] | undefined : Required<ClusterOptions>[K] };
 
 /** JSON.stringify that survives circular references (they become "[Circular]"). */
 export function defaultFormatKey(reg: unknown): string {
@@ -84,37 +72,41 @@ export function defaultFormatKey(reg: unknown): string {
   return out === undefined ? String(reg) : out;
 }
 
-function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new InvalidOptionError(`env ${name} must be an integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
+/** The built-in default of every field but `name` (which defaults to the data client's class name). */
+export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'name'>> = Object.freeze({
+  port: DEFAULT_PORT,
+  isLeader: undefined,
+  maxWaitTime: 30000,
+  connectTimeout: 10000,
+  responseTimeout: 3000,
+  heartbeatInterval: 20000,
+  isCheckHeartbeat: true,
+  autoGenerate: true,
+  isBroadcast: true,
+  subscribeTimeout: undefined,
+  singleMode: false,
+  logger: defaultLogger,
+  transcode: defaultTranscode,
+  formatKey: defaultFormatKey,
+  maxListeners: 100,
+  maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  secret: undefined,
+  secretDir: undefined,
+});
 
-const KNOWN = new Set<string>([
-  'name', 'port', 'isLeader', 'maxWaitTime', 'connectTimeout', 'responseTimeout', 'heartbeatInterval',
-  'isCheckHeartbeat', 'autoGenerate', 'isBroadcast', 'subscribeTimeout', 'singleMode', 'logger',
-  'transcode', 'formatKey', 'maxListeners', 'maxFrameSize', 'maxQueuedBytes', 'secret', 'secretDir',
-]);
-
-// setTimeout cannot wait longer than this (about 24.8 days); longer values fire at once.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function checkDuration(name: string, value: unknown, allowZero: boolean): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || (!allowZero && value === 0) || value > MAX_TIMER_MS) {
-    throw new InvalidOptionError(`option ${name} must be an integer number of milliseconds in ${allowZero ? 0 : 1}..${MAX_TIMER_MS}, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function checkBoolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidOptionError(`option ${name} must be a boolean, got ${describe(value)}`);
-  return value;
-}
-
-function checkFunction(name: string, value: unknown): void {
-  if (typeof value !== 'function') throw new InvalidOptionError(`option ${name} must be a function, got ${describe(value)}`);
+/** How one field is read and checked. */
+export interface OptionRule {
+  /** An environment variable consulted when the option is not given (cluster-client's names). */
+  env?: { variable: string; parse(raw: string, variable: string): unknown };
+  /** A given null is checked like any value; without this, null means "use the default" (as `??` does). */
+  nullIsAValue?: true;
+  /** Whether the value (given, from env, or the default) is acceptable. */
+  valid(value: unknown): boolean;
+  /** The InvalidOptionError message for an unacceptable value. */
+  message(name: string, value: unknown): string;
+  /** Turns an accepted value into the resolved one (default: as is). */
+  resolve?(value: unknown): unknown;
 }
 
 function describe(value: unknown): string {
@@ -125,6 +117,93 @@ function describe(value: unknown): string {
   return String(value);
 }
 
+function envInt(raw: string, variable: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new InvalidOptionError(`env ${variable} must be an integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const isInt = (v: unknown, min: number, max = Infinity): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+/** A timer duration in ms: setTimeout's range, 0 allowed only where it means "no wait". */
+function duration(min: 0 | 1, unsetAllowed = false): OptionRule {
+  return {
+    nullIsAValue: unsetAllowed || undefined,
+    valid: (v) => (unsetAllowed && v === undefined) || isInt(v, min, MAX_TIMER_MS),
+    message: (name, v) => `option ${name} must be an integer number of milliseconds in ${min}..${MAX_TIMER_MS}, got ${describe(v)}`,
+  };
+}
+
+const boolean: OptionRule = {
+  valid: (v) => typeof v === 'boolean',
+  message: (name, v) => `option ${name} must be a boolean, got ${describe(v)}`,
+};
+
+const LOGGER_METHODS = ['info', 'warn', 'error'] as const;
+
+/**
+ * One row per field, in the order they are checked (so the first bad field is the one reported).
+ * The mapped type makes a missing or misspelled field a compile error.
+ */
+export const RULES: { readonly [K in keyof ResolvedOptions]: OptionRule } = {
+  name: {
+    valid: (v) => typeof v === 'string' && v.length > 0 && v.length <= 200,
+    message: (name, v) => `option ${name} must be a non-empty string of at most 200 characters, got ${describe(v)}`,
+  },
+  port: {
+    env: { variable: 'NODE_CLUSTER_CLIENT_PORT', parse: envInt },
+    valid: (v) => isInt(v, 1, 65535),
+    message: (name, v) => `option ${name} must be an integer in 1..65535, got ${describe(v)}`,
+  },
+  isLeader: { ...boolean, nullIsAValue: true, valid: (v) => v == null || typeof v === 'boolean', resolve: (v) => v ?? undefined },
+  transcode: {
+    valid: (v) => !!v && typeof (v as Transcode).encode === 'function' && typeof (v as Transcode).decode === 'function',
+    message: (name) => `option ${name} must be an object with encode(value) => Buffer and decode(buffer) => value`,
+  },
+  logger: {
+    valid: (v) => LOGGER_METHODS.every((m) => !!v && typeof (v as Logger)[m] === 'function'),
+    message: (name, v) => `option ${name} must have a ${LOGGER_METHODS.find((m) => !v || typeof (v as Logger)[m] !== 'function')}() method`,
+  },
+  formatKey: {
+    nullIsAValue: true,
+    valid: (v) => typeof v === 'function',
+    message: (name, v) => `option ${name} must be a function, got ${describe(v)}`,
+  },
+  maxListeners: {
+    valid: (v) => isInt(v, 0),
+    message: (name, v) => `option ${name} must be an integer >= 0, got ${describe(v)}`,
+  },
+  maxFrameSize: {
+    valid: (v) => isInt(v, 1024, 2 ** 32),
+    message: (name, v) => `option ${name} must be an integer number of bytes in 1024..${2 ** 32}, got ${describe(v)}`,
+  },
+  maxQueuedBytes: {
+    valid: (v) => isInt(v, 1024),
+    message: (name, v) => `option ${name} must be an integer number of bytes >= 1024, got ${describe(v)}`,
+  },
+  secret: {
+    nullIsAValue: true,
+    valid: (v) => v === undefined || ((typeof v === 'string' || Buffer.isBuffer(v)) && Buffer.byteLength(v) >= 16),
+    message: (name) => `option ${name} must be a string or Buffer of at least 16 bytes`,
+  },
+  secretDir: {
+    nullIsAValue: true,
+    valid: (v) => v === undefined || (typeof v === 'string' && v.length > 0),
+    message: (name, v) => `option ${name} must be a non-empty path, got ${describe(v)}`,
+  },
+  maxWaitTime: duration(0),
+  connectTimeout: { ...duration(1), env: { variable: 'NODE_CLUSTER_CLIENT_CONNECT_TIMEOUT', parse: envInt } },
+  responseTimeout: duration(1),
+  heartbeatInterval: duration(1),
+  isCheckHeartbeat: boolean,
+  autoGenerate: boolean,
+  isBroadcast: boolean,
+  subscribeTimeout: duration(1, true),
+  singleMode: { ...boolean, env: { variable: 'NODE_CLUSTER_CLIENT_SINGLE_MODE', parse: (raw) => raw === '1' } },
+};
+
+const KNOWN = new Set(Object.keys(RULES));
+
 /**
  * Applies defaults (options, then env, then built-ins) and validates every field, so a bad
  * option fails at create time with a message that names it, not later inside a socket handler.
@@ -134,67 +213,20 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
   if (input !== undefined && (input === null || typeof input !== 'object')) {
     throw new InvalidOptionError(`options must be an object, got ${describe(input)}`);
   }
-  const o: Record<string, unknown> = {};
+  const given: Record<string, unknown> = {};
   // undefined means "use the default", as with cluster-client's Object.assign.
-  for (const [k, v] of Object.entries(input ?? {})) if (KNOWN.has(k) && v !== undefined) o[k] = v;
-
-  const name = o.name ?? defaultName;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-    throw new InvalidOptionError(`option name must be a non-empty string of at most 200 characters, got ${describe(name)}`);
+  for (const [k, v] of Object.entries(input ?? {})) if (KNOWN.has(k) && v !== undefined) given[k] = v;
+  const defaults: Record<string, unknown> = { name: defaultName, ...DEFAULTS };
+  const out: Record<string, unknown> = {};
+  for (const [name, rule] of Object.entries(RULES) as Array<[string, OptionRule]>) {
+    // The env is read only when the option does not decide, so a bad env value is harmless then.
+    const fallback = (): unknown => {
+      const raw = rule.env && env[rule.env.variable];
+      return (raw === undefined || raw === '' ? undefined : rule.env!.parse(raw, rule.env!.variable)) ?? defaults[name];
+    };
+    const value = rule.nullIsAValue ? (name in given ? given[name] : fallback()) : (given[name] ?? fallback());
+    if (!rule.valid(value)) throw new InvalidOptionError(rule.message(name, value));
+    out[name] = rule.resolve ? rule.resolve(value) : value;
   }
-  const port = o.port ?? envInt(env, 'NODE_CLUSTER_CLIENT_PORT') ?? 7777;
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidOptionError(`option port must be an integer in 1..65535, got ${describe(port)}`);
-  }
-  if (o.isLeader !== undefined && o.isLeader !== null) checkBoolean('isLeader', o.isLeader);
-  const transcode = (o.transcode ?? defaultTranscode) as Transcode;
-  if (!transcode || typeof transcode.encode !== 'function' || typeof transcode.decode !== 'function') {
-    throw new InvalidOptionError('option transcode must be an object with encode(value) => Buffer and decode(buffer) => value');
-  }
-  const logger = (o.logger ?? defaultLogger) as Logger;
-  for (const m of ['info', 'warn', 'error'] as const) {
-    if (!logger || typeof logger[m] !== 'function') throw new InvalidOptionError(`option logger must have a ${m}() method`);
-  }
-  if (o.formatKey !== undefined) checkFunction('formatKey', o.formatKey);
-  const maxListeners = o.maxListeners ?? 100;
-  if (typeof maxListeners !== 'number' || !Number.isInteger(maxListeners) || maxListeners < 0) {
-    throw new InvalidOptionError(`option maxListeners must be an integer >= 0, got ${describe(maxListeners)}`);
-  }
-  const maxFrameSize = o.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-  if (typeof maxFrameSize !== 'number' || !Number.isInteger(maxFrameSize) || maxFrameSize < 1024 || maxFrameSize > 2 ** 32) {
-    throw new InvalidOptionError(`option maxFrameSize must be an integer number of bytes in 1024..${2 ** 32}, got ${describe(maxFrameSize)}`);
-  }
-  const maxQueuedBytes = o.maxQueuedBytes ?? 64 * 1024 * 1024;
-  if (typeof maxQueuedBytes !== 'number' || !Number.isInteger(maxQueuedBytes) || maxQueuedBytes < 1024) {
-    throw new InvalidOptionError(`option maxQueuedBytes must be an integer number of bytes >= 1024, got ${describe(maxQueuedBytes)}`);
-  }
-  const secret = o.secret;
-  if (secret !== undefined && !((typeof secret === 'string' || Buffer.isBuffer(secret)) && Buffer.byteLength(secret) >= 16)) {
-    throw new InvalidOptionError('option secret must be a string or Buffer of at least 16 bytes');
-  }
-  if (o.secretDir !== undefined && (typeof o.secretDir !== 'string' || o.secretDir.length === 0)) {
-    throw new InvalidOptionError(`option secretDir must be a non-empty path, got ${describe(o.secretDir)}`);
-  }
-  return {
-    name,
-    port,
-    isLeader: o.isLeader === null ? undefined : (o.isLeader as boolean | undefined),
-    maxWaitTime: checkDuration('maxWaitTime', o.maxWaitTime ?? 30000, true),
-    connectTimeout: checkDuration('connectTimeout', o.connectTimeout ?? envInt(env, 'NODE_CLUSTER_CLIENT_CONNECT_TIMEOUT') ?? 10000, false),
-    responseTimeout: checkDuration('responseTimeout', o.responseTimeout ?? 3000, false),
-    heartbeatInterval: checkDuration('heartbeatInterval', o.heartbeatInterval ?? 20000, false),
-    isCheckHeartbeat: checkBoolean('isCheckHeartbeat', o.isCheckHeartbeat ?? true),
-    autoGenerate: checkBoolean('autoGenerate', o.autoGenerate ?? true),
-    isBroadcast: checkBoolean('isBroadcast', o.isBroadcast ?? true),
-    subscribeTimeout: o.subscribeTimeout === undefined ? undefined : checkDuration('subscribeTimeout', o.subscribeTimeout, false),
-    singleMode: checkBoolean('singleMode', o.singleMode ?? env.NODE_CLUSTER_CLIENT_SINGLE_MODE === '1'),
-    logger,
-    transcode,
-    formatKey: (o.formatKey as ((reg: unknown) => string) | undefined) ?? defaultFormatKey,
-    maxListeners,
-    maxFrameSize,
-    maxQueuedBytes,
-    secret: secret as string | Buffer | undefined,
-    secretDir: o.secretDir as string | undefined,
-  };
+  return out as ResolvedOptions;
 }

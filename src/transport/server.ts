@@ -4,6 +4,7 @@ import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
 import { AuthenticationError, ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
+import { MAX_TIMER_MS } from '../options.js';
 import type { Frame } from '../protocol/frame.js';
 import { Connection } from './connection.js';
 import { whoAnswers } from './probe.js';
@@ -39,8 +40,6 @@ export interface PortServerOptions {
 const PROBE_TIMEOUT_MS = 1000;
 // A connection that has not registered within this time is closed (it is not a follower).
 const REGISTER_DEADLINE_MS = 10_000;
-// setTimeout cannot wait longer than this (about 24.8 days); longer delays fire at once, with a warning.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The loopback TCP server of the leader process. One per port per process, shared by every
