@@ -5,56 +5,32 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { newNonce } from '../src/auth/handshake.js';
 import { loadSecretFile } from '../src/auth/secret.js';
-import { AuthenticationError, cluster, type ClusterClient } from '../src/index.js';
+import { AuthenticationError, cluster } from '../src/index.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
-import { rawPeer, registerFrame } from './helpers/raw-peer.js';
+import { registerFrame } from './helpers/raw-peer.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { AUTH_PEER, canRunAsNobody } from './helpers/other-user.js';
 import { waitFor } from './helpers/wait.js';
-import { freePort } from './helpers/workers.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
+import { tmpDirs } from './helpers/tmp-dirs.js';
 
 const run = promisify(execFile);
-const clients: ClusterClient[] = [];
-const sockets: net.Socket[] = [];
-const servers: net.Server[] = [];
-const dirs: string[] = [];
-let port: number;
-
-function tmpDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'leaderlink-auth-'));
-  dirs.push(d);
-  return d;
-}
-
-beforeEach(async () => {
-  port = await freePort();
-  stats.reset();
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-});
-
-function make(opts: Record<string, unknown> = {}) {
-  const c = cluster(TestClient, { port, name: 'Auth', ...opts }).create();
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-}
+const tmpDir = tmpDirs('leaderlink-auth-');
+const h = clusterHarness((options) => cluster(TestClient, options).create(), { name: 'Auth' });
+const { make, sockets, servers, clients } = h;
 
 const invokeEcho = encodeFrame({ isResponse: false, id: 2, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['x'], defaultTranscode) });
 
 describe('authentication', () => {
   it('a follower with another secret is refused before any call reaches the real client', async () => {
-    const warnings: string[] = [];
-    const leader = make({ secret: 'a'.repeat(32), logger: { info() {}, error() {}, warn: (...a: unknown[]) => warnings.push(a.map(String).join(' ')) } });
+    const { logger, warnings } = recordingLogger();
+    const leader = make({ secret: 'a'.repeat(32), logger });
     await leader.ready();
     const follower = make({ secret: 'b'.repeat(32), isLeader: false, maxWaitTime: 2000 });
     const err = await follower.ready().catch((e: unknown) => e);
@@ -75,7 +51,7 @@ describe('authentication', () => {
   it('a peer with no proof is closed; calls it pipelined behind the register never run', async () => {
     const leader = make();
     await leader.ready();
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     peer.socket.write(Buffer.concat([
       encodeFrame({ isResponse: false, id: 1, timeout: 5000, conn: { type: 'register_channel', channelName: 'Auth' } }),
       invokeEcho,
@@ -90,13 +66,13 @@ describe('authentication', () => {
   it('a replayed handshake fails: the proof is bound to the nonce of its own connection', async () => {
     const leader = make();
     await leader.ready();
-    const first = await rawPeer(port, sockets);
+    const first = await h.rawPeer();
     const register = encodeFrame(registerFrame(first, 'Auth'));
     first.socket.write(register);
     await waitFor(() => first.frames.some((f) => f.conn.type === 'register_channel_res'), { message: 'first answer' });
     expect(first.frames.find((f) => f.conn.type === 'register_channel_res')!.conn.success).toBe(true);
     // An eavesdropper replays the very same bytes on a new connection.
-    const replay = await rawPeer(port, sockets);
+    const replay = await h.rawPeer();
     replay.socket.write(Buffer.concat([register, invokeEcho]));
     await replay.closed;
     expect(replay.frames.find((f) => f.conn.type === 'register_channel_res')?.conn.success).toBe(false);
@@ -114,7 +90,7 @@ describe('authentication', () => {
       }));
     });
     servers.push(impostor);
-    impostor.listen(port, '127.0.0.1');
+    impostor.listen(h.port, '127.0.0.1');
     await once(impostor, 'listening');
     const follower = make({ isLeader: false, maxWaitTime: 2000 });
     const err = await follower.ready().catch((e: unknown) => e);
@@ -198,12 +174,12 @@ describe('authentication', () => {
       fs.mkdirSync(otherDir, { mode: 0o700 });
       fs.chownSync(otherDir, 65534, 65534);
     }
-    const refused = JSON.parse((await run(process.execPath, [fixture, String(port)], { env, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string; uid: number };
+    const refused = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string; uid: number };
     expect(refused).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
     if (otherUser) expect(refused.uid).toBe(65534);
     // The other user cannot read this user's secret file either: it is refused, not used.
     if (otherUser) {
-      const mine = JSON.parse((await run(process.execPath, [fixture, String(port)], { env: { ...process.env, LEADERLINK_SECRET_DIR: path.join(os.homedir(), '.leaderlink') }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string };
+      const mine = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env: { ...process.env, LEADERLINK_SECRET_DIR: path.join(os.homedir(), '.leaderlink') }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string };
       expect(mine).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
     }
     // Sharing an explicit secret works across users.
@@ -212,7 +188,7 @@ describe('authentication', () => {
     const shared = 'shared-secret-between-users';
     const sharedLeader = make({ secret: shared });
     await sharedLeader.ready();
-    const accepted = JSON.parse((await run(process.execPath, [fixture, String(port)], { env: { ...env, LEADERLINK_SECRET: shared }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; r: string };
+    const accepted = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env: { ...env, LEADERLINK_SECRET: shared }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; r: string };
     expect(accepted).toMatchObject({ ok: true, r: 'hi' });
   });
 });

@@ -1,36 +1,21 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cluster, type ClusterClient } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { cluster } from '../src/index.js';
 import { TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
-import { freePort } from './helpers/workers.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
 
 // Runs the real bin, as `npx leaderlink status` would.
 const BIN = path.join(__dirname, '..', 'entry', 'cli.cjs');
 const run = promisify(execFile);
-const clients: ClusterClient[] = [];
-let port: number;
-
-beforeEach(async () => {
-  port = await freePort();
-  TestClient.instances.length = 0;
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-
-function make(name: string) {
-  const c = cluster(TestClient, { port, name }).create();
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-}
+const h = clusterHarness((options) => cluster(TestClient, options).create());
+const make = (name: string) => h.make({ name });
 
 async function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, 'status', '--port', String(port), ...args], { timeout: 20_000 });
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'status', '--port', String(h.port), ...args], { timeout: 20_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -52,7 +37,7 @@ describe('leaderlink status', () => {
 
     const text = await status();
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain(`leader pid ${process.pid} on 127.0.0.1:${port}`);
+    expect(text.stdout).toContain(`leader pid ${process.pid} on 127.0.0.1:${h.port}`);
     expect(text.stdout).toContain('channel Registry');
     expect(text.stdout).toContain('channel Config');
     expect(text.stdout).toMatch(new RegExp(`\\n\\s+${process.pid}\\s+\\S+`)); // the follower (same pid here)
@@ -72,13 +57,13 @@ describe('leaderlink status', () => {
   it('exits 1 with a clear message when no leader listens', async () => {
     const r = await status();
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`no leaderlink leader listens on 127.0.0.1:${port}`);
+    expect(r.stderr).toContain(`no leaderlink leader listens on 127.0.0.1:${h.port}`);
   });
 
   it('exits 1 when it cannot authenticate, and 2 on bad usage', async () => {
     const leader = make('Registry');
     await leader.ready();
-    const wrong = await run(process.execPath, [BIN, 'status', '--port', String(port)], { env: { ...process.env, LEADERLINK_SECRET: 'x'.repeat(32) }, timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    const wrong = await run(process.execPath, [BIN, 'status', '--port', String(h.port)], { env: { ...process.env, LEADERLINK_SECRET: 'x'.repeat(32) }, timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
     expect(wrong).toMatchObject({ code: 1 });
     expect((wrong as { stderr: string }).stderr).toMatch(/secret/);
     const bad = await run(process.execPath, [BIN, 'status', '--port', 'abc'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
@@ -106,7 +91,7 @@ describe('role events and stats', () => {
     expect(leaderRoles).toEqual(['leader']);
     await follower.echo(2);
     const st = follower.stats();
-    expect(st).toMatchObject({ role: 'leader', channel: 'Roles', port, pid: process.pid, elections: 2, leaderLosses: 1 });
+    expect(st).toMatchObject({ role: 'leader', channel: 'Roles', port: h.port, pid: process.pid, elections: 2, leaderLosses: 1 });
     // One invoke as follower (counted by the follower role), one as leader (local calls are not traffic).
     expect(st.traffic.invokes).toBe(1);
     expect(st.traffic.bytesOut).toBeGreaterThan(0);

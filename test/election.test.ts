@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import net from 'node:net';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { encodeFrame } from '../src/protocol/frame.js';
-import { cluster, type ClusterClient } from '../src/index.js';
+import { cluster } from '../src/index.js';
 import * as probe from '../src/transport/probe.js';
 import { PortServer } from '../src/transport/server.js';
 import { TestClient } from './helpers/test-client.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { freePort } from './helpers/workers.js';
 
 // The two rare kernel outcomes of simultaneous exclusive listens, forced deterministically
@@ -15,25 +17,14 @@ vi.mock('../src/transport/probe.js', async (importOriginal) => {
   return { ...real, whoAnswers: vi.fn(real.whoAnswers) };
 });
 
-const clients: ClusterClient[] = [];
-const servers: net.Server[] = [];
-let port: number;
-
-beforeEach(async () => {
-  port = await freePort();
-});
-afterEach(async () => {
+// No 'error' listener: an unexpected error event fails the test.
+const h = clusterHarness((options) => cluster(TestClient, options).create(), { name: 'E' }, { ignoreErrors: false });
+const { servers } = h;
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
 });
 
-function make(warnings: string[] = []) {
-  const logger = { info() {}, error() {}, warn: (...a: unknown[]) => void warnings.push(a.map(String).join(' ')) };
-  const c = cluster(TestClient, { port, name: 'E', logger }).create();
-  clients.push(c);
-  return c;
-}
+const make = (warnings: string[] = []) => h.make({ logger: recordingLogger(warnings).logger });
 
 describe('election edge cases', () => {
   it('both refused: a listen that fails while a connect is refused too means compete again, not give up', async () => {
@@ -65,10 +56,10 @@ describe('election edge cases', () => {
       s.end(encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'hello', nonce: 'a'.repeat(64), server: 'abc123' } }));
     });
     servers.push(fake);
-    fake.listen(port, '127.0.0.1');
+    fake.listen(h.port, '127.0.0.1');
     await once(fake, 'listening');
     const real = await vi.importActual<typeof import('../src/transport/probe.js')>('../src/transport/probe.js');
-    expect(await real.whoAnswers(port, 1000)).toBe('abc123');
+    expect(await real.whoAnswers(h.port, 1000)).toBe('abc123');
     const nobody = await freePort();
     expect(await real.whoAnswers(nobody, 1000)).toBeUndefined();
   });

@@ -25,25 +25,25 @@
  *
  * Replay a run with FUZZ_SEED=<n>.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once as onceEvent } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newNonce, proofOf } from '../src/auth/handshake.js';
 import { resolveSecret } from '../src/auth/secret.js';
 import { cluster, ProtocolError, type ClusterClient } from '../src/index.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
-import { HEADER_SIZE, type Frame } from '../src/protocol/frame.js';
+import { HEADER_SIZE } from '../src/protocol/frame.js';
 import { defaultTranscode } from '../src/transcode.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
 import {
   deepJson, encodeArgs, frame, header, hostileApp, hostileJson, invalidJson, packRaw, randomValue, rawFrame, Rng,
 } from './helpers/fuzz-gen.js';
+import { Peer, register as registerPeer, registerConn } from './helpers/raw-peer.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { stats as testClientStats, TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
-import { freePort } from './helpers/workers.js';
+import { freePort, WorkerPool, type Worker } from './helpers/workers.js';
 
 const root = path.join(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'fuzz-leader.cjs');
@@ -60,69 +60,16 @@ const RSS_BOUND = 300 * 1024 * 1024;
 
 /* ------------------------------------------------------------------ child processes */
 
-interface ChildMessage { id?: number; ok?: boolean; result?: unknown; error?: { message: string }; event?: string; [k: string]: unknown }
+const processes = new WorkerPool();
 
-/** A forked fuzz-leader.cjs (leader or follower role) answering commands over IPC. */
-class Child {
-  readonly proc: ChildProcess;
-  readonly events: ChildMessage[] = [];
-  exited = false;
-  #nextId = 1;
-  #pending = new Map<number, (m: ChildMessage) => void>();
-
-  constructor(role: 'leader' | 'follower', port: number) {
-    this.proc = fork(FIXTURE, [role, String(port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.proc.on('message', (m: ChildMessage) => {
-      if (typeof m.id === 'number') {
-        this.#pending.get(m.id)?.(m);
-        this.#pending.delete(m.id);
-      } else {
-        this.events.push(m);
-      }
-    });
-    this.proc.once('exit', () => {
-      this.exited = true;
-      for (const p of this.#pending.values()) p({ ok: false, error: { message: `process ${this.proc.pid} exited` } });
-      this.#pending.clear();
-    });
+/** Forks fuzz-leader.cjs in the leader or follower role (commands over IPC) and waits until it is ready. */
+async function startFuzzProcess(role: 'leader' | 'follower', port: number): Promise<Worker> {
+  const [w] = processes.spawn(1, {}, { fixture: FIXTURE, args: [role, String(port)] });
+  const started = await w!.waitEvent((e) => e.event === 'ready' || e.event === 'failed', 20_000, `fuzz-leader ${role} ready`).catch((err: Error) => err);
+  if (started instanceof Error || started.event === 'failed') {
+    throw new Error(`fuzz-leader ${w!.pid} failed to start: ${started instanceof Error ? started.message : String(started.error)}`);
   }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  async ready(timeout = 20_000): Promise<void> {
-    await waitFor(() => this.events.some((e) => e.event === 'ready' || e.event === 'failed') || this.exited, { timeout, message: `fuzz-leader ${this.pid} ready` });
-    const failed = this.events.find((e) => e.event === 'failed');
-    if (failed || this.exited) throw new Error(`fuzz-leader ${this.pid} failed to start: ${String(failed?.error ?? 'exited')}`);
-  }
-
-  call<T>(cmd: string, args: Record<string, unknown> = {}, timeout = 20_000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.exited) {
-        reject(new Error(`process ${this.pid} has exited`));
-        return;
-      }
-      const id = this.#nextId++;
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`${cmd}: no answer from ${this.pid} within ${timeout}ms`));
-      }, timeout);
-      this.#pending.set(id, (m) => {
-        clearTimeout(timer);
-        if (m.ok) resolve(m.result as T);
-        else reject(new Error(m.error?.message));
-      });
-      this.proc.send({ id, cmd, args });
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.exited) return;
-    const exited = onceEvent(this.proc, 'exit');
-    this.proc.kill('SIGKILL');
-    await exited;
-  }
+  return w!;
 }
 
 interface LeaderStats {
@@ -140,103 +87,6 @@ interface LeaderStats {
 }
 
 interface FollowerReport { ok: number; failed: number; maxLatencyMs: number; pushes: number; failures: string[]; problems: unknown[]; role: string }
-
-/* ------------------------------------------------------------------ raw peers */
-
-/** One raw TCP connection to the leader, decoding what the leader sends. */
-class Peer {
-  readonly socket: net.Socket;
-  readonly frames: Frame[] = [];
-  /** The leader ended or reset the connection (or it failed) while we had not dropped it. */
-  gone = false;
-  goneAt = 0;
-  droppedByUs = false;
-  decodeError: Error | undefined;
-  readonly #decoder = new FrameDecoder({ maxFrameSize: 64 * 1024 * 1024 });
-  readonly #waiters = new Set<() => void>();
-
-  constructor(port: number) {
-    this.socket = net.connect({ port, host: '127.0.0.1' });
-    this.socket.setNoDelay(true);
-    this.socket.on('data', (chunk: Buffer) => {
-      try {
-        this.#decoder.push(chunk, (f) => this.frames.push(f));
-      } catch (err) {
-        this.decodeError ??= err as Error;
-      }
-      this.#notify();
-    });
-    this.socket.on('error', () => undefined);
-    const gone = (): void => {
-      if (!this.gone) {
-        this.gone = true;
-        this.goneAt = Date.now();
-      }
-      this.#notify();
-    };
-    this.socket.on('end', gone);
-    this.socket.on('close', gone);
-  }
-
-  #notify(): void {
-    for (const w of this.#waiters) w();
-  }
-
-  /** Resolves true once `pred` holds, false after `ms`. */
-  until(pred: () => boolean, ms: number): Promise<boolean> {
-    if (pred()) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (v: boolean): void => {
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve(v);
-      };
-      const check = (): void => {
-        if (pred()) done(true);
-      };
-      const timer = setTimeout(() => done(pred()), ms);
-      this.#waiters.add(check);
-    });
-  }
-
-  connected(): Promise<boolean> {
-    if (this.socket.readyState === 'open') return Promise.resolve(true);
-    return new Promise((resolve) => {
-      this.socket.once('connect', () => resolve(true));
-      this.socket.once('close', () => resolve(false));
-    });
-  }
-
-  write(buf: Buffer): void {
-    if (!this.socket.destroyed && !this.socket.writableEnded) this.socket.write(buf);
-  }
-
-  /** Writes and waits until the kernel took the bytes (so pieces go out as separate segments). */
-  writeFlushed(buf: Buffer): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.socket.destroyed || this.socket.writableEnded) {
-        resolve();
-        return;
-      }
-      this.socket.write(buf, () => resolve());
-    });
-  }
-
-  drop(reset = false): void {
-    if (this.socket.destroyed) return;
-    this.droppedByUs = true;
-    if (reset && typeof this.socket.resetAndDestroy === 'function') this.socket.resetAndDestroy();
-    else this.socket.destroy();
-  }
-
-  hello(): Frame | undefined {
-    return this.frames.find((f) => f.conn.type === 'hello');
-  }
-
-  answer(id: number): Frame | undefined {
-    return this.frames.find((f) => f.isResponse && f.id === id);
-  }
-}
 
 /* ------------------------------------------------------------------ bookkeeping */
 
@@ -269,13 +119,9 @@ interface Ctx {
   tally: Tally;
 }
 
+/** A register_channel frame with a valid proof, unless `tamper` spoils its connection object. */
 function register(ctx: Ctx, nonce: string, o: { channel?: string; id?: number; timeout?: number; tamper?: (c: Record<string, unknown>) => void } = {}): Buffer {
-  const channel = o.channel ?? CHANNEL;
-  const clientNonce = newNonce();
-  const conn: Record<string, unknown> = {
-    type: 'register_channel', channelName: channel, pid: 4_000_000, clientNonce,
-    proof: proofOf(ctx.secret, 'follower', nonce, clientNonce, 'register_channel', channel),
-  };
+  const conn = registerConn(nonce, o.channel ?? CHANNEL, ctx.secret, { pid: 4_000_000 });
   o.tamper?.(conn);
   return frame(conn, undefined, { id: o.id ?? 1, timeout: o.timeout ?? 5000 });
 }
@@ -898,10 +744,8 @@ const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /* ------------------------------------------------------------------ the fuzz run */
 
-const children: Child[] = [];
-
 afterAll(async () => {
-  await Promise.all(children.splice(0).map((c) => c.kill()));
+  await processes.killAll();
 });
 
 beforeAll(() => {
@@ -915,12 +759,8 @@ describe('fuzzing a live leader', () => {
   it(`survives ${MIN_FRAMES}+ generated frames over thousands of connections while a follower keeps working (seed ${SEED})`, async () => {
     const started = Date.now();
     const port = await freePort();
-    const leader = new Child('leader', port);
-    children.push(leader);
-    await leader.ready();
-    const follower = new Child('follower', port);
-    children.push(follower);
-    await follower.ready();
+    const leader = await startFuzzProcess('leader', port);
+    const follower = await startFuzzProcess('follower', port);
     await follower.call('start', { lanes: 2 });
 
     const ctx: Ctx = { port, secret: resolveSecret(undefined, undefined), tally: new Tally() };
@@ -1021,47 +861,18 @@ describe('fuzzing a live leader', () => {
 /* ------------------------------------------------------------------ regressions found by fuzzing */
 
 describe('fuzz regressions (in-process leader)', () => {
-  const clients: ClusterClient[] = [];
-  const sockets: net.Socket[] = [];
-  let port: number;
+  const h = clusterHarness((options) => cluster(TestClient, options).create(), { name: 'R', isLeader: true, logger: recordingLogger().logger });
 
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-
-  async function startLeader(opts: Record<string, unknown> = {}): Promise<ClusterClient> {
-    port = await freePort();
-    testClientStats.reset();
-    TestClient.instances.length = 0;
-    const logger = { info() {}, warn() {}, error() {} };
-    const c = cluster(TestClient, { port, name: 'R', isLeader: true, logger, ...opts }).create();
-    c.on('error', () => undefined);
-    clients.push(c);
+  async function startLeader(): Promise<ClusterClient> {
+    const c = h.make();
     await c.ready();
     return c;
   }
 
-  function rawPeer(): Peer {
-    const p = new Peer(port);
-    sockets.push(p.socket);
-    return p;
-  }
-
-  async function registered(p: Peer): Promise<void> {
-    await p.until(() => p.hello() !== undefined, 5000);
-    const nonce = p.hello()!.conn.nonce as string;
-    const clientNonce = newNonce();
-    const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', 'R');
-    p.write(frame({ type: 'register_channel', channelName: 'R', clientNonce, proof }, undefined, { id: 1, timeout: 5000 }));
-    await p.until(() => p.answer(1) !== undefined, 5000);
-    expect(p.answer(1)?.conn.success).toBe(true);
-  }
-
   it('frames pipelined behind one that made the leader close the connection are not acted on (no leaked subscription)', async () => {
     const leader = await startLeader();
-    const p = rawPeer();
-    await registered(p);
+    const p = await h.rawPeer();
+    await registerPeer(p, 'R');
     // One write: a subscribe without a string key (the leader closes the connection), then a
     // valid subscribe and an invoke that must never reach the real client.
     p.write(Buffer.concat([
@@ -1083,12 +894,8 @@ describe('fuzz regressions (in-process leader)', () => {
     const onWarning = (w: Error): void => void warnings.push(w);
     process.on('warning', onWarning);
     try {
-      const p = rawPeer();
-      await p.until(() => p.hello() !== undefined, 5000);
-      const nonce = p.hello()!.conn.nonce as string;
-      const clientNonce = newNonce();
-      const proof = proofOf(resolveSecret(undefined, undefined), 'follower', nonce, clientNonce, 'register_channel', 'Nope');
-      p.write(frame({ type: 'register_channel', channelName: 'Nope', clientNonce, proof }, undefined, { id: 1, timeout: 0xffffffff }));
+      const p = await h.rawPeer();
+      p.write(frame(registerConn(p.nonce, 'Nope'), undefined, { id: 1, timeout: 0xffffffff }));
       await new Promise((r) => setTimeout(r, 300));
       // Before the fix the timer overflowed: TimeoutOverflowWarning, and the follower was told
       // after 1 ms that the channel does not exist instead of waiting for it.
@@ -1103,7 +910,7 @@ describe('fuzz regressions (in-process leader)', () => {
   it('junk shorter than a header is refused as soon as its first bytes give it away', async () => {
     await startLeader();
     for (const junk of ['PING\r\n', 'G', '\r\n', '\u0016\u0003\u0001']) {
-      const p = rawPeer();
+      const p = h.peer();
       await p.connected();
       const t0 = Date.now();
       p.write(Buffer.from(junk, 'latin1'));
@@ -1113,8 +920,8 @@ describe('fuzz regressions (in-process leader)', () => {
       expect(Date.now() - t0).toBeLessThan(3000);
     }
     // The same after a handshake.
-    const p = rawPeer();
-    await registered(p);
+    const p = await h.rawPeer();
+    await registerPeer(p, 'R');
     p.write(Buffer.from('GET'));
     expect(await p.until(() => p.gone, 3000)).toBe(true);
     // The decoder itself: a bad first byte throws at once, a valid prefix waits.

@@ -1,44 +1,27 @@
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   ChannelNotFoundError, CodecError, ConnectionClosedError, LeaderlinkError, ConnectTimeoutError, MethodNotAllowedError, NoLeaderError,
-  PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterOptions, type ClusterClient,
+  PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterClient,
 } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, packArgs } from '../src/transcode.js';
 import { stats, TestClient } from './helpers/test-client.js';
-import { freePort } from './helpers/workers.js';
-import { rawPeer, register } from './helpers/raw-peer.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
+import { register } from './helpers/raw-peer.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { waitFor } from './helpers/wait.js';
 
 // Leader and followers in one process, over real loopback sockets: a second client of the same
 // name in the process that leads becomes a follower of its own process, as in cluster-client.
 
-const clients: ClusterClient[] = [];
-const sockets: net.Socket[] = [];
-const servers: net.Server[] = [];
-let port: number;
-
-function make(opts: ClusterOptions = {}, ...args: ConstructorParameters<typeof TestClient>) {
-  const c = cluster(TestClient, { port, name: 'T', ...opts })
-    .delegate('syncAdd').delegate('callbackStyle').delegate('echo', 'invoke').create(...args);
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-}
-
-beforeEach(async () => {
-  port = await freePort();
-  stats.reset();
-  TestClient.instances.length = 0;
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of sockets.splice(0)) s.destroy();
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
+const h = clusterHarness(
+  (options, ...args: ConstructorParameters<typeof TestClient>) =>
+    cluster(TestClient, options).delegate('syncAdd').delegate('callbackStyle').delegate('echo', 'invoke').create(...args),
+  { name: 'T' },
+);
+const { make, sockets, servers, clients } = h;
 
 describe('leader and follower over loopback', () => {
   it('first client leads, the second follows, and every method style works across the socket', async () => {
@@ -114,7 +97,7 @@ describe('leader and follower over loopback', () => {
   it('refuses methods the channel did not delegate; the real client never sees them', async () => {
     const leader = make();
     await leader.ready();
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     await register(peer, 'T');
     for (const [i, method] of ['_secret', 'constructor', 'toString', 'push', '__proto__', 42].entries()) {
       peer.send({ isResponse: false, id: 10 + i, timeout: 5000, conn: { type: 'invoke', method, argLength: 0, oneway: false } });
@@ -132,13 +115,12 @@ describe('leader and follower over loopback', () => {
   });
 
   it('closes only the connection that sent bad bytes, with a logged protocol error', async () => {
-    const warnings: string[] = [];
-    const logger = { info() {}, warn: (...a: unknown[]) => void warnings.push(a.map(String).join(' ')), error() {} };
+    const { logger, warnings } = recordingLogger();
     const leader = make({ logger });
     await leader.ready();
     const follower = make({ logger });
     await follower.ready();
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     peer.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await peer.closed;
     await waitFor(() => warnings.some((w) => /protocol error/.test(w)), { message: 'protocol warning' });
@@ -230,7 +212,7 @@ describe('leader and follower over loopback', () => {
     // The last close released the port.
     const probe = net.createServer();
     servers.push(probe);
-    probe.listen(port, '127.0.0.1');
+    probe.listen(h.port, '127.0.0.1');
     await once(probe, 'listening');
   });
 
@@ -249,7 +231,7 @@ describe('leader and follower over loopback', () => {
 
   it('errors leaderlink raises at the leader arrive at the follower as instances of their class', async () => {
     // The leader delegates only echo; the follower auto-delegates every async method, pid() too.
-    const leader = cluster(TestClient, { port, name: 'T', autoGenerate: false }).delegate('echo').create();
+    const leader = cluster(TestClient, { port: h.port, name: 'T', autoGenerate: false }).delegate('echo').create();
     leader.on('error', () => undefined);
     clients.push(leader);
     await leader.ready();
@@ -286,12 +268,12 @@ describe('leader and follower over loopback', () => {
   it('isLeader: true on a port held by someone else fails with PortOccupiedError', async () => {
     const other = net.createServer();
     servers.push(other);
-    other.listen(port, '127.0.0.1');
+    other.listen(h.port, '127.0.0.1');
     await once(other, 'listening');
     const c = make({ isLeader: true });
     const err = await c.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PortOccupiedError);
-    expect((err as Error).message).toContain(String(port));
+    expect((err as Error).message).toContain(String(h.port));
   });
 
   it('isLeader: false fails with NoLeaderError after maxWaitTime, naming port and time', async () => {
@@ -299,7 +281,7 @@ describe('leader and follower over loopback', () => {
     const started = Date.now();
     const err = await c.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoLeaderError);
-    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect((err as Error).message).toContain(`127.0.0.1:${h.port}`);
     expect((err as Error).message).toContain('300ms');
     expect(Date.now() - started).toBeLessThan(3000);
   });
@@ -322,7 +304,7 @@ describe('leader and follower over loopback', () => {
       sockets.push(s);
     });
     servers.push(mute);
-    mute.listen(port, '127.0.0.1');
+    mute.listen(h.port, '127.0.0.1');
     await once(mute, 'listening');
     const c = make({ connectTimeout: 300, maxWaitTime: 300 });
     const err = await c.ready().catch((e: unknown) => e);
@@ -367,7 +349,7 @@ describe('leader and follower over loopback', () => {
   it('the leader drops a registered follower that stays silent for 3 heartbeats', async () => {
     const leader = make({ heartbeatInterval: 100 });
     await leader.ready();
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     await register(peer, 'T');
     const started = Date.now();
     await peer.closed;
@@ -375,11 +357,11 @@ describe('leader and follower over loopback', () => {
   });
 
   it('invokeOneway crosses the socket without an answer; its failure is an error event on the leader', async () => {
-    const leader = cluster(TestClient, { port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
+    const leader = cluster(TestClient, { port: h.port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
     clients.push(leader);
     const leaderError = new Promise((resolve) => leader.on('error', resolve));
     await leader.ready();
-    const follower = cluster(TestClient, { port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
+    const follower = cluster(TestClient, { port: h.port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
     clients.push(follower);
     follower.on('error', () => undefined);
     await follower.ready();
@@ -417,7 +399,7 @@ describe('leader and follower over loopback', () => {
     await leader.ready();
     const follower = make();
     await follower.ready();
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     await register(peer, 'T');
     peer.socket.write(bytes());
     await peer.closed;

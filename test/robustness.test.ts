@@ -1,38 +1,19 @@
-import net from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cluster, CodecError, type ClusterClient } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { cluster, CodecError } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode } from '../src/transcode.js';
-import { stats, TestClient } from './helpers/test-client.js';
+import { TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
-import { freePort } from './helpers/workers.js';
-import { rawPeer, register } from './helpers/raw-peer.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
+import { register } from './helpers/raw-peer.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 
-const clients: ClusterClient[] = [];
-const sockets: net.Socket[] = [];
-let port: number;
-
-beforeEach(async () => {
-  port = await freePort();
-  stats.reset();
-  TestClient.instances.length = 0;
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  for (const s of sockets.splice(0)) s.destroy();
-});
-
-function make(opts: Record<string, unknown> = {}) {
-  const c = cluster(TestClient, { port, name: 'R', ...opts }).delegate('syncAdd').delegate('callbackStyle').create();
-  c.on('error', () => undefined);
-  clients.push(c);
-  return c;
-}
+const h = clusterHarness((options) => cluster(TestClient, options).delegate('syncAdd').delegate('callbackStyle').create(), { name: 'R' });
+const { make } = h;
 
 describe('robustness', () => {
   it('disconnects a follower that stops reading once maxQueuedBytes pile up; the others keep receiving', async () => {
-    const errors: string[] = [];
-    const logger = { info() {}, warn() {}, error: (...a: unknown[]) => void errors.push(a.map(String).join(' ')) };
+    const { logger, errors } = recordingLogger();
     const leader = make({ maxQueuedBytes: 256 * 1024, logger });
     await leader.ready();
     const healthy = make();
@@ -41,7 +22,7 @@ describe('robustness', () => {
     await healthy.ready();
 
     // A follower that registers, subscribes, then never reads again.
-    const peer = await rawPeer(port, sockets);
+    const peer = await h.rawPeer();
     await register(peer, 'R');
     const socket = peer.socket;
     socket.write(encodeFrame({ isResponse: false, id: 2, timeout: 0, conn: { type: 'subscribe', key: '{"dataId":"flood"}' }, app: defaultTranscode.encode({ dataId: 'flood' }) }));

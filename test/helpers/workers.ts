@@ -7,7 +7,15 @@ const WORKER = path.join(__dirname, '..', 'fixtures', 'worker.cjs');
 
 export interface WorkerEvent { event: string; [k: string]: unknown }
 
-/** A forked test process driven over IPC (see test/fixtures/worker.cjs). */
+/** Which script a Worker forks; it answers { id, cmd, args } with { id, ok, result | error } and may send { event }. */
+export interface WorkerScript {
+  /** Default: test/fixtures/worker.cjs. */
+  fixture?: string;
+  /** Command-line arguments of the script. */
+  args?: string[];
+}
+
+/** A forked test process driven over IPC (by default test/fixtures/worker.cjs). */
 export class Worker {
   readonly child: ChildProcess;
   readonly events: WorkerEvent[] = [];
@@ -16,8 +24,8 @@ export class Worker {
   #waiters = new Set<() => void>();
   exited = false;
 
-  constructor(env: NodeJS.ProcessEnv = {}) {
-    this.child = fork(WORKER, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(env: NodeJS.ProcessEnv = {}, { fixture = WORKER, args = [] }: WorkerScript = {}) {
+    this.child = fork(fixture, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (msg: { id?: number; ok?: boolean; result?: unknown; error?: { message: string; name: string; code?: string } } & WorkerEvent) => {
       if (typeof msg.id === 'number') {
         const p = this.#pending.get(msg.id);
@@ -105,8 +113,8 @@ export class Worker {
 export class WorkerPool {
   readonly workers: Worker[] = [];
 
-  spawn(n: number, env?: NodeJS.ProcessEnv): Worker[] {
-    const made = Array.from({ length: n }, () => new Worker(env));
+  spawn(n: number, env?: NodeJS.ProcessEnv, script?: WorkerScript): Worker[] {
+    const made = Array.from({ length: n }, () => new Worker(env, script));
     this.workers.push(...made);
     return made;
   }
