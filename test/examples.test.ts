@@ -2,9 +2,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers/wait.js';
 import { freePort } from './helpers/workers.js';
+import { requireBuiltPackage } from './helpers/built-package.js';
 
 // The runnable examples, run as users run them: real processes, real ports, a real upstream.
 // Each example checks itself and exits 0 only if it saw what it claims; here we also check
@@ -60,12 +61,7 @@ function expectSharedChecks(stdout: string, processes: number): void {
   expect(count(stdout, /echo answered, getPid\(\) ran in pid \d+ \(the leader\), push received/)).toBe(processes);
 }
 
-beforeAll(() => {
-  // The examples load the built package (entry/ -> dist/); `npm test` builds it first.
-  if (!fs.existsSync(path.join(root, 'dist', 'index.cjs'))) {
-    throw new Error('dist/ is missing: run `node scripts/build-if-needed.cjs` (npm test does it) before this file');
-  }
-});
+requireBuiltPackage();
 
 describe('runnable examples', () => {
   it('cluster-workers.cjs: 4 node:cluster workers, one upstream connection', async () => {

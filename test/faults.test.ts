@@ -72,6 +72,16 @@ async function theLeader(ws: Worker[]): Promise<Worker> {
   return ws.find((w) => w.pid === leaders[0]!.pid)!;
 }
 
+/** Forks `n` workers that each create a logged Registry client on a fresh port; returns them and the one leader. */
+async function startRegistryCluster(n: number, responseTimeout: number, heartbeatInterval: number): Promise<{ workers: Worker[]; leader: Worker; followers: Worker[] }> {
+  const port = await freePort();
+  const workers = pool.spawn(n);
+  const options = { port, name: 'Registry', responseTimeout, heartbeatInterval };
+  await Promise.all(workers.map((w) => w.call<Created>('createLogged', { options, registryPort: registry.port })));
+  const leader = await theLeader(workers);
+  return { workers, leader, followers: workers.filter((w) => w !== leader) };
+}
+
 /** Checks what a load loop recorded: right answers or named errors, each within `boundMs`. */
 function checkLoad(r: LoadReport, boundMs: number, allowed: ReadonlySet<string>): void {
   const ctx = `pid ${r.pid}: ${JSON.stringify({ total: r.total, ok: r.ok, errorsByName: r.errorsByName, maxMsByOutcome: r.maxMsByOutcome, slowest: r.slowest, inFlight: r.inFlight })}`;
@@ -188,14 +198,9 @@ describe('fault injection', () => {
   });
 
   it('frozen leader: calls time out while it is stopped, heartbeats warn, and all works again after SIGCONT', { timeout: 120_000 }, async () => {
-    const port = await freePort();
     const responseTimeout = 300;
     const bound = responseTimeout + 2000;
-    const workers = pool.spawn(3);
-    const options = { port, name: 'Registry', responseTimeout, heartbeatInterval: 200 };
-    await Promise.all(workers.map((w) => w.call<Created>('createLogged', { options, registryPort: registry.port })));
-    const leader = await theLeader(workers);
-    const followers = workers.filter((w) => w !== leader);
+    const { workers, leader, followers } = await startRegistryCluster(3, responseTimeout, 200);
     await Promise.all(followers.map((w) => w.call('startLoad', { lanes: 2, gapMs: 5 })));
     await firstSuccessAfter(followers, Date.now(), 20_000, 'load started');
 
@@ -237,14 +242,9 @@ describe('fault injection', () => {
   });
 
   it('leader closing gracefully while followers have calls in flight: they settle, a new leader takes over', { timeout: 120_000 }, async () => {
-    const port = await freePort();
     const responseTimeout = 2000;
     const bound = responseTimeout + 3000;
-    const workers = pool.spawn(4);
-    const options = { port, name: 'Registry', responseTimeout, heartbeatInterval: 1000 };
-    await Promise.all(workers.map((w) => w.call<Created>('createLogged', { options, registryPort: registry.port })));
-    const leader = await theLeader(workers);
-    const followers = workers.filter((w) => w !== leader);
+    const { workers, leader, followers } = await startRegistryCluster(4, responseTimeout, 1000);
     await Promise.all(followers.map((w) => w.call('subscribe', { dataId: 'close.key' })));
     await Promise.all(followers.map((w) => w.call('startLoad', { lanes: 3, gapMs: 0 })));
     await firstSuccessAfter(followers, Date.now(), 20_000, 'load started');

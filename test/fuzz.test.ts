@@ -25,10 +25,9 @@
  *
  * Replay a run with FUZZ_SEED=<n>.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { newNonce, proofOf } from '../src/auth/handshake.js';
 import { resolveSecret } from '../src/auth/secret.js';
 import { cluster, ProtocolError, type ClusterClient } from '../src/index.js';
@@ -44,8 +43,8 @@ import { recordingLogger } from './helpers/recording-logger.js';
 import { stats as testClientStats, TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
 import { freePort, WorkerPool, type Worker } from './helpers/workers.js';
+import { requireBuiltPackage } from './helpers/built-package.js';
 
-const root = path.join(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'fuzz-leader.cjs');
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);
 const CHANNEL = 'Fuzz';
@@ -146,13 +145,18 @@ function dropped(peer: Peer, ctx: Ctx, category: string, reset = false): void {
   peer.drop(reset);
 }
 
+/** The nonce of the leader's hello once it came; undefined (with a failure recorded) when it did not. */
+async function helloNonce(peer: Peer, ctx: Ctx, category: string, seed: number): Promise<string | undefined> {
+  await peer.until(() => peer.hello() !== undefined || peer.gone, CLOSE_BOUND_MS);
+  if (!peer.hello()) ctx.tally.fail(category, seed, 'no hello from the leader');
+  return peer.hello()?.conn.nonce as string | undefined;
+}
+
 /** Connects, performs the real handshake; false (with a failure recorded) when it did not work. */
 async function handshake(peer: Peer, ctx: Ctx, category: string, seed: number, pipelined?: Buffer): Promise<boolean> {
-  if (!(await peer.until(() => peer.hello() !== undefined || peer.gone, CLOSE_BOUND_MS)) || !peer.hello()) {
-    ctx.tally.fail(category, seed, 'no hello from the leader');
-    return false;
-  }
-  const reg = register(ctx, peer.hello()!.conn.nonce as string);
+  const nonce = await helloNonce(peer, ctx, category, seed);
+  if (nonce === undefined) return false;
+  const reg = register(ctx, nonce);
   peer.write(pipelined ? Buffer.concat([reg, pipelined]) : reg);
   ctx.tally.count(category, 1);
   await peer.until(() => peer.answer(1) !== undefined || peer.gone, CLOSE_BOUND_MS * 2);
@@ -394,13 +398,9 @@ async function cutRegisterCase(ctx: Ctx, k: number): Promise<void> {
   ctx.tally.cat(category).connections++;
   const peer = new Peer(ctx.port);
   try {
-    await peer.until(() => peer.hello() !== undefined || peer.gone, CLOSE_BOUND_MS);
-    const hello = peer.hello();
-    if (!hello) {
-      ctx.tally.fail(category, k, 'no hello');
-      return;
-    }
-    const f = register(ctx, hello.conn.nonce as string);
+    const nonce = await helloNonce(peer, ctx, category, k);
+    if (nonce === undefined) return;
+    const f = register(ctx, nonce);
     peer.write(f.subarray(0, Math.min(k, f.length - 1)));
     ctx.tally.count(category, 1);
     await new Promise((r) => setImmediate(r));
@@ -677,14 +677,10 @@ async function byteByByteCase(ctx: Ctx, seed: number): Promise<void> {
   const rng = new Rng(seed);
   const peer = new Peer(ctx.port);
   try {
-    await peer.until(() => peer.hello() !== undefined || peer.gone, CLOSE_BOUND_MS);
-    const hello = peer.hello();
-    if (!hello) {
-      ctx.tally.fail(category, seed, 'no hello');
-      return;
-    }
+    const nonce = await helloNonce(peer, ctx, category, seed);
+    if (nonce === undefined) return;
     const value = randomValue(rng);
-    const bytes = Buffer.concat([register(ctx, hello.conn.nonce as string), frame({ type: 'invoke', method: 'echo', argLength: 1 }, encodeArgs([value]), { id: 2, timeout: 10_000 })]);
+    const bytes = Buffer.concat([register(ctx, nonce), frame({ type: 'invoke', method: 'echo', argLength: 1 }, encodeArgs([value]), { id: 2, timeout: 10_000 })]);
     for (let i = 0; i < bytes.length; i++) {
       if (i % 16 === 0) await peer.writeFlushed(bytes.subarray(i, i + 1));
       else peer.write(bytes.subarray(i, i + 1));
@@ -748,12 +744,7 @@ afterAll(async () => {
   await processes.killAll();
 });
 
-beforeAll(() => {
-  // The forked processes load the built package (entry/ -> dist/); `npm test` builds it first.
-  if (!fs.existsSync(path.join(root, 'dist', 'index.cjs'))) {
-    throw new Error('dist/ is missing: run `node scripts/build-if-needed.cjs` (npm test does it) before this file');
-  }
-});
+requireBuiltPackage();
 
 describe('fuzzing a live leader', () => {
   it(`survives ${MIN_FRAMES}+ generated frames over thousands of connections while a follower keeps working (seed ${SEED})`, async () => {

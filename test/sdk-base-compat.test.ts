@@ -46,19 +46,28 @@ const errorsOf = (emitter: EventEmitter): Error[] => {
   return seen;
 };
 
+/** An APIClientBase over Upstream whose readiness is up to its `_init` (sdk-base initMethod); the subclass writes `_init`. */
+function withInit(base: Api['APIClientBase'], clusterOptions: leaderlink.ClusterOptions) {
+  return class extends base {
+    constructor() {
+      super({ initMethod: '_init' });
+    }
+    override get DataClient() {
+      return Upstream;
+    }
+    override get clusterOptions() {
+      return clusterOptions;
+    }
+  };
+}
+
+/** The wrapper inside an APIClientBase leads (its real client exists and is ready). */
+const leads = (client: object): boolean => (client as { _client: { isClusterClientLeader: boolean } })._client.isClusterClientLeader === true;
+
 describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label, api) => {
   it('initMethod awaiting an event: an error emitted before it is one error event, and ready() resolves', async () => {
     const port = await freePort();
-    class Client extends api.APIClientBase {
-      constructor() {
-        super({ initMethod: '_init' });
-      }
-      override get DataClient() {
-        return Upstream;
-      }
-      override get clusterOptions() {
-        return { port, name: `await-${port}` };
-      }
+    class Client extends withInit(api.APIClientBase, { port, name: `await-${port}` }) {
       async _init(): Promise<void> {
         await this.await('foo');
       }
@@ -66,7 +75,7 @@ describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label
     const client = new Client();
     closers.push(() => client.close());
     const errors = errorsOf(client);
-    await waitFor(() => Upstream.last !== undefined && (client as unknown as { _client: { isClusterClientLeader: boolean } })._client.isClusterClientLeader === true, { message: 'leader ready' });
+    await waitFor(() => Upstream.last !== undefined && leads(client), { message: 'leader ready' });
     Upstream.last!.emit('error', new Error('transient upstream hiccup'));
     Upstream.last!.emit('foo', 1);
     await client.ready();
@@ -85,16 +94,7 @@ describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label
 
   it('a generator initMethod runs co-style', async () => {
     const port = await freePort();
-    class Client extends api.APIClientBase {
-      constructor() {
-        super({ initMethod: '_init' });
-      }
-      override get DataClient() {
-        return Upstream;
-      }
-      override get clusterOptions() {
-        return { port, name: `gen-init-${port}` };
-      }
+    class Client extends withInit(api.APIClientBase, { port, name: `gen-init-${port}` }) {
       *_init(): Generator<unknown, void, unknown> {
         const v = yield this.await('connected');
         (this as unknown as { connectedWith: unknown }).connectedWith = v;
@@ -102,7 +102,7 @@ describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label
     }
     const client = new Client();
     closers.push(() => client.close());
-    await waitFor(() => Upstream.last !== undefined && (client as unknown as { _client: { isClusterClientLeader: boolean } })._client.isClusterClientLeader === true, { message: 'leader ready' });
+    await waitFor(() => Upstream.last !== undefined && leads(client), { message: 'leader ready' });
     Upstream.last!.emit('connected', 'zk-session-1');
     await client.ready();
     expect((client as unknown as { connectedWith: unknown }).connectedWith).toBe('zk-session-1');
@@ -121,16 +121,7 @@ describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label
 
   it('an APIClientBase with initMethod hears of a wrapper that cannot start (error event)', async () => {
     const port = await freePort();
-    class Client extends api.APIClientBase {
-      constructor() {
-        super({ initMethod: '_init' });
-      }
-      override get DataClient() {
-        return Upstream;
-      }
-      override get clusterOptions() {
-        return { port, name: `no-leader-${port}`, isLeader: false, maxWaitTime: 200 };
-      }
+    class Client extends withInit(api.APIClientBase, { port, name: `no-leader-${port}`, isLeader: false, maxWaitTime: 200 }) {
       *_init(): Generator<unknown, void, unknown> {
         yield this.await('connected');
       }
@@ -146,16 +137,7 @@ describe.each(implementations)('sdk-base 4 semantics users rely on: %s', (_label
 describe('leaderlink goes further than the reference', () => {
   it('an APIClientBase with initMethod whose wrapper cannot start rejects ready() instead of hanging, with one error event', async () => {
     const port = await freePort();
-    class Client extends leaderlink.APIClientBase {
-      constructor() {
-        super({ initMethod: '_init' });
-      }
-      override get DataClient() {
-        return Upstream;
-      }
-      override get clusterOptions() {
-        return { port, name: 'NoLeaderApi', isLeader: false, maxWaitTime: 200 };
-      }
+    class Client extends withInit(leaderlink.APIClientBase, { port, name: 'NoLeaderApi', isLeader: false, maxWaitTime: 200 }) {
       *_init(): Generator<unknown, void, unknown> {
         yield this.await('connected');
       }

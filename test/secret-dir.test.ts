@@ -9,6 +9,7 @@ import { AuthenticationError, cluster, type ClusterClient } from '../src/index.j
 import { asNobodyIfRoot, canRunAsNobody, NOBODY, startPeer, type Peer } from './helpers/other-user.js';
 import { TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
+import { tmpDirs } from './helpers/tmp-dirs.js';
 import { freePort } from './helpers/workers.js';
 
 // Where the per-user secret lives when nothing is configured (src/auth/secret.ts):
@@ -17,24 +18,14 @@ import { freePort } from './helpers/workers.js';
 const run = promisify(execFile);
 const uid = process.getuid!();
 const isRoot = uid === 0;
-const made: string[] = [];
+const tmpDir = tmpDirs('leaderlink-dirs-');
 const peers: Peer[] = [];
 const clients: ClusterClient[] = [];
-
-function tmpDir(): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'leaderlink-dirs-'));
-  made.push(d);
-  return d;
-}
 
 afterEach(async () => {
   vi.restoreAllMocks();
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await Promise.all(peers.splice(0).map((p) => p.stop()));
-  for (const d of made.splice(0)) {
-    fs.chmodSync(d, 0o700); // a test may have made it read-only
-    fs.rmSync(d, { recursive: true, force: true });
-  }
 });
 
 
