@@ -5,6 +5,7 @@ import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { packArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
+import { Heartbeat, noPeers } from '../transport/heartbeat.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');
@@ -45,7 +46,7 @@ export class Follower implements Role {
   readonly #headers = new Map<string, PreparedConn>();
   readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #ready: Promise<void>;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: Heartbeat<never> | undefined;
   #lost: ((err?: Error) => void) | undefined;
   #closed = false;
   #leaderPid: number | undefined;
@@ -112,13 +113,15 @@ export class Follower implements Role {
 
   #startHeartbeat(): void {
     const { heartbeatInterval, responseTimeout, name } = this.#opts;
-    this.#heartbeat = setInterval(() => {
+    const send = (): void => {
       this.#conn.request({ type: 'heartbeat' }, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
         if (this.#closed || this.#conn.closed) return;
         this.#opts.logger.warn('[leaderlink:%s] leader pid %s did not answer a heartbeat: %s', name, this.#leaderPid ?? '?', err.message);
       });
-    }, heartbeatInterval);
-    this.#heartbeat.unref();
+    };
+    // A follower only sends; judging silence is the leader's side.
+    this.#heartbeat = new Heartbeat({ send, peers: noPeers, drop: () => undefined }, { interval: heartbeatInterval });
+    this.#heartbeat.start();
   }
 
   subscribe(key: string, reg: unknown, listener: Listener): void {
@@ -203,7 +206,7 @@ export class Follower implements Role {
   }
 
   #stop(): void {
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat?.stop();
     this.#heartbeat = undefined;
     for (const state of this.#keys.values()) if (state.timer) clearTimeout(state.timer);
   }

@@ -4,6 +4,7 @@ import type { ResolvedOptions } from '../options.js';
 import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
 import { unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
+import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
 import type { Push, Subscriber } from './subscriptions.js';
@@ -51,11 +52,10 @@ export class Leader implements Role, ChannelHandler {
   readonly #onError: (err: Error) => void;
   readonly #sessions = new Set<Session>();
   readonly #traffic: TrafficCounters = emptyTraffic();
-  readonly #heartbeatTimer: NodeJS.Timeout | undefined;
+  readonly #sweep: Heartbeat<Session> | undefined;
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  #lastSweep = Date.now();
 
   /**
    * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
@@ -73,9 +73,8 @@ export class Leader implements Role, ChannelHandler {
       this.#lost?.(err);
     });
     if (this.#opts.isCheckHeartbeat) {
-      const interval = this.#opts.heartbeatInterval;
-      this.#heartbeatTimer = setInterval(() => this.#dropSilent(interval * 3), interval);
-      this.#heartbeatTimer.unref();
+      this.#sweep = this.#idleSweep();
+      this.#sweep.start();
     }
     this.#slot.open(this);
   }
@@ -147,7 +146,7 @@ export class Leader implements Role, ChannelHandler {
     clearTimeout(this.#closeTimer);
     if (!this.#closing) {
       this.#closing = (async () => {
-        if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
+        this.#sweep?.stop();
         // Let the registration answers queued on a settled ready (e.g. its error) go out first.
         if (this.#host.settled) await this.#host.ready.catch(() => undefined);
         // Followers notice the close at once and elect a new leader; answers already written
@@ -323,24 +322,22 @@ export class Leader implements Role, ChannelHandler {
     }
   }
 
-  #dropSilent(maxIdle: number): void {
-    const now = Date.now();
-    const sinceLastSweep = now - this.#lastSweep;
-    this.#lastSweep = now;
-    // This sweep runs every heartbeatInterval. If it is this late, this process itself was
-    // stalled (SIGSTOP, swapped out, a long synchronous task): what the followers sent meanwhile
-    // is still unread in the socket buffers, so their silence is ours. Judge them next round.
-    if (sinceLastSweep > (maxIdle * 2) / 3) {
-      debug('%s: heartbeat sweep %dms late (this process was stalled); not dropping anyone this round', this.#opts.name, sinceLastSweep);
-      return;
-    }
-    for (const s of this.#sessions) {
-      const idle = now - s.connection.lastActive;
-      if (idle > maxIdle) {
-        this.#opts.logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms); dropping it',
-          this.#opts.name, s.connection.peer.pid ?? '?', idle, this.#opts.heartbeatInterval);
+  /** Drops followers silent for 3 heartbeats (the leader sends none: followers do). */
+  #idleSweep(): Heartbeat<Session> {
+    const { name, heartbeatInterval, logger } = this.#opts;
+    const callbacks: HeartbeatCallbacks<Session> = {
+      send: () => undefined,
+      peers: () => [...this.#sessions].map((s) => [s, s.connection.lastActive] as const),
+      drop: (s, idle) => {
+        logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms); dropping it',
+          name, s.connection.peer.pid ?? '?', idle, heartbeatInterval);
         s.connection.close(new ProtocolError(`no heartbeat for ${idle}ms`));
-      }
-    }
+      },
+    };
+    return new Heartbeat(callbacks, {
+      interval: heartbeatInterval,
+      maxIdle: heartbeatInterval * 3,
+      onStalled: (late) => debug('%s: heartbeat sweep %dms late (this process was stalled); not dropping anyone this round', name, late),
+    });
   }
 }
