@@ -8,6 +8,7 @@ import type { ResolvedOptions } from './options.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Local } from './roles/local.js';
+import { SubscriptionRecord } from './roles/subscription-record.js';
 import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
 
@@ -60,8 +61,7 @@ export class ClusterClient extends CompatBase {
   readonly #opts: ResolvedOptions;
   readonly #methods: MethodTable;
   readonly #createRealClient: () => object;
-  readonly #subs = new Map<string, { reg: unknown; listeners: Set<Listener> }>();
-  readonly #pubs = new Map<string, unknown>();
+  readonly #record = new SubscriptionRecord();
   readonly #life = new Lifecycle();
   readonly #abort = new AbortController();
   /** Settles when close() was called (never rejects): what every wait of #lifecycle races. */
@@ -123,26 +123,20 @@ export class ClusterClient extends CompatBase {
       throw new InvalidOptionError(`[leaderlink:${this.#opts.name}] subscribe(reg, listener): listener must be a function`);
     }
     const key = this.#opts.formatKey(reg);
-    let entry = this.#subs.get(key);
-    if (!entry) this.#subs.set(key, (entry = { reg, listeners: new Set() }));
-    entry.listeners.add(listener);
+    this.#record.subscribe(key, reg, listener);
     if (this.#serving) this.#role!.subscribe(key, reg, listener);
     return this;
   }
 
   [kUnSubscribe](reg: unknown, listener?: Listener): this {
     const key = this.#opts.formatKey(reg);
-    const entry = this.#subs.get(key);
-    if (!entry) return this;
-    const removed = listener ? (entry.listeners.delete(listener) ? [listener] : []) : [...entry.listeners];
-    if (!listener) entry.listeners.clear();
-    if (entry.listeners.size === 0) this.#subs.delete(key);
+    const removed = this.#record.unSubscribe(key, listener);
     if (this.#serving) for (const l of removed) this.#role!.unSubscribe(key, reg, l);
     return this;
   }
 
   [kPublish](reg: unknown): this {
-    this.#pubs.set(this.#opts.formatKey(reg), reg);
+    this.#record.publish(this.#opts.formatKey(reg), reg);
     if (this.#serving) this.#role!.publish(reg);
     return this;
   }
@@ -271,8 +265,7 @@ export class ClusterClient extends CompatBase {
     }
     if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
     // Replay in the same tick as the state becomes ready, so no call slips between them.
-    for (const [key, { reg, listeners }] of this.#subs) for (const l of listeners) role.subscribe(key, reg, l);
-    for (const reg of this.#pubs.values()) role.publish(reg);
+    this.#record.replay(role);
     return { lost };
   }
 

@@ -6,6 +6,7 @@ import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { packArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
+import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');
@@ -13,12 +14,8 @@ const debug = debugFor('follower');
 // Invoke headers kept per follower (methods x argument counts); beyond this they are not cached.
 const MAX_CACHED_HEADERS = 256;
 
-interface KeyState {
-  listeners: Set<Listener>;
-  hasValue: boolean;
-  value: unknown;
-  timer: NodeJS.Timeout | undefined;
-}
+/** Per key: the subscribeTimeout timer, until the first value. */
+type KeyState = KeyEntry<Listener, unknown, { timer: NodeJS.Timeout | undefined }>;
 
 export interface FollowerInit {
   options: ResolvedOptions;
@@ -33,7 +30,8 @@ export interface FollowerInit {
 /**
  * A process that lost the port, for one channel: proxies every call to the leader over one
  * connection. Subscriptions are deduplicated (one subscribe frame per key however many local
- * listeners) and multiplexed locally; the last value per key is kept for late local listeners.
+ * listeners) and multiplexed locally: every local listener of a key gets each value the leader
+ * sends this process; late local listeners get the last value by the registry's rule.
  */
 export class Follower implements Role {
   readonly kind = 'follower' as const;
@@ -42,7 +40,7 @@ export class Follower implements Role {
   readonly #conn: Connection;
   readonly #methods: MethodTable;
   readonly #onError: (err: Error) => void;
-  readonly #keys = new Map<string, KeyState>();
+  readonly #keys: SubscriptionRegistry<Listener, unknown, KeyState['data']>;
   readonly #headers = new Map<string, PreparedConn>();
   readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #ready: Promise<void>;
@@ -56,6 +54,7 @@ export class Follower implements Role {
     this.#conn = init.connection;
     this.#methods = init.methods;
     this.#onError = init.onError;
+    this.#keys = new SubscriptionRegistry({ isBroadcast: this.#opts.isBroadcast, fanOut: 'all', deliver: (listener, value, key) => this.#call(listener, value, key) });
     this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
     this.#conn.once('close', (err?: Error) => this.#onClose(err));
     this.#ready = this.#register(init.nonce, init.secret);
@@ -68,7 +67,7 @@ export class Follower implements Role {
 
   stats(): RoleStats {
     return {
-      subscriptions: [...this.#keys].map(([key, s]) => ({ key, subscribers: s.listeners.size, lastValueAgeMs: null })),
+      subscriptions: this.#keys.snapshot(),
       leaderPid: this.#leaderPid,
       inFlight: this.#conn.inFlight,
       traffic: { ...this.#traffic, bytesIn: this.#conn.socket.bytesRead, bytesOut: this.#conn.socket.bytesWritten },
@@ -125,29 +124,20 @@ export class Follower implements Role {
   }
 
   subscribe(key: string, reg: unknown, listener: Listener): void {
-    let state = this.#keys.get(key);
-    if (!state) {
-      state = { listeners: new Set(), hasValue: false, value: undefined, timer: undefined };
-      this.#keys.set(key, state);
-      this.#conn.notify({ type: 'subscribe', key }, this.#opts.transcode.encode(reg));
-      this.#armSubscribeTimeout(key, state);
-    } else if (state.hasValue && !state.listeners.has(listener)) {
-      const known = state;
-      process.nextTick(() => {
-        if (known.listeners.has(listener)) this.#call(listener, known.value, key);
-      });
+    const state = this.#keys.get(key);
+    if (state) {
+      this.#keys.join(state, listener);
+      return;
     }
-    state.listeners.add(listener);
+    const opened = this.#keys.open(key, listener, { timer: undefined });
+    this.#conn.notify({ type: 'subscribe', key }, this.#opts.transcode.encode(reg));
+    this.#armSubscribeTimeout(opened);
   }
 
   unSubscribe(key: string, _reg: unknown, listener?: Listener): void {
-    const state = this.#keys.get(key);
-    if (!state) return;
-    if (listener) state.listeners.delete(listener);
-    else state.listeners.clear();
-    if (state.listeners.size > 0) return;
-    if (state.timer) clearTimeout(state.timer);
-    this.#keys.delete(key);
+    const closed = listener ? this.#keys.leave(key, listener) : this.#keys.leaveWhere(key, () => true);
+    if (!closed) return;
+    if (closed.data.timer) clearTimeout(closed.data.timer);
     this.#conn.notify({ type: 'unSubscribe', key });
   }
 
@@ -208,19 +198,20 @@ export class Follower implements Role {
   #stop(): void {
     this.#heartbeat?.stop();
     this.#heartbeat = undefined;
-    for (const state of this.#keys.values()) if (state.timer) clearTimeout(state.timer);
+    for (const state of this.#keys.entries()) if (state.data.timer) clearTimeout(state.data.timer);
   }
 
-  #armSubscribeTimeout(key: string, state: KeyState): void {
+  #armSubscribeTimeout(state: KeyState): void {
     const timeout = this.#opts.subscribeTimeout;
     if (!timeout) return;
-    state.timer = setTimeout(() => {
-      state.timer = undefined;
-      if (!state.hasValue && this.#keys.get(key) === state) {
-        this.#onError(new SubscribeTimeoutError(`[leaderlink:${this.#opts.name}] no data for subscription ${key} within ${timeout}ms (subscribeTimeout)`));
+    const timer = setTimeout(() => {
+      state.data.timer = undefined;
+      if (!state.hasLast && this.#keys.isCurrent(state)) {
+        this.#onError(new SubscribeTimeoutError(`[leaderlink:${this.#opts.name}] no data for subscription ${state.key} within ${timeout}ms (subscribeTimeout)`));
       }
     }, timeout);
-    state.timer.unref();
+    timer.unref();
+    state.data.timer = timer;
   }
 
   #onPush(frame: Frame): void {
@@ -239,13 +230,11 @@ export class Follower implements Role {
       return;
     }
     this.#traffic.pushes++;
-    state.hasValue = true;
-    state.value = value;
-    if (state.timer) {
-      clearTimeout(state.timer);
-      state.timer = undefined;
+    if (state.data.timer) {
+      clearTimeout(state.data.timer);
+      state.data.timer = undefined;
     }
-    for (const listener of state.listeners) this.#call(listener, value, key as string);
+    this.#keys.push(state, value);
   }
 
   #call(listener: Listener, value: unknown, key: string): void {

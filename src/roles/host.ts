@@ -1,6 +1,6 @@
 import type { ResolvedOptions } from '../options.js';
 import { callRealMethod } from './call-real.js';
-import { LocalSubscriptions, SubscriptionHub } from './subscriptions.js';
+import { SubscriptionHub } from './subscriptions.js';
 import type { Listener, MethodTable } from './types.js';
 
 /** Waits for a real client's ready(): sdk-base 4/5 style ready(cb), promise-returning ready(), or none. */
@@ -31,7 +31,6 @@ export function waitRealReady(client: object): Promise<void> {
 export class RealClientHost {
   readonly client: object;
   readonly hub: SubscriptionHub;
-  readonly local: LocalSubscriptions;
   readonly ready: Promise<void>;
   isReady = false;
   /** The real client's ready has resolved or rejected. */
@@ -67,15 +66,16 @@ export class RealClientHost {
       unSubscribeUpstream: unSubscribe ? (reg, listener) => this.#callSync(unSubscribe, [reg, listener]) : undefined,
       onError,
     });
-    this.local = new LocalSubscriptions(this.hub, opts.transcode);
   }
 
   subscribe(key: string, reg: unknown, listener: Listener): void {
-    this.local.subscribe(key, reg, listener);
+    this.hub.add(key, reg, listener);
   }
 
+  /** Without a listener, removes every listener of this process from the key. */
   unSubscribe(key: string, listener?: Listener): void {
-    this.local.unSubscribe(key, listener);
+    if (listener) this.hub.remove(key, listener);
+    else this.hub.removeListeners(key);
   }
 
   publish(reg: unknown): void {
@@ -95,7 +95,6 @@ export class RealClientHost {
   close(): Promise<void> {
     if (!this.#closing) {
       this.hub.clear();
-      this.local.clear();
       const name = this.#methods.close;
       this.#closing = name && typeof (this.client as Record<string, unknown>)[name] === 'function'
         ? this.call(name, []).then(() => undefined, (err) => this.#onError(err instanceof Error ? err : new Error(String(err))))
