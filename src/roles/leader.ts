@@ -7,8 +7,9 @@ import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
+import { InProcessRole } from './in-process.js';
 import type { Push, Subscriber } from './subscriptions.js';
-import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
+import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
 
@@ -43,12 +44,11 @@ export interface LeaderInit {
  * invoke / subscribe / unSubscribe / heartbeat, drops silent followers, and serves the wrapper
  * of its own process directly (no socket, no codec).
  */
-export class Leader implements Role, ChannelHandler {
+export class Leader extends InProcessRole implements Role, ChannelHandler {
   readonly kind = 'leader' as const;
   readonly #opts: ResolvedOptions;
   readonly #slot: ChannelSlot;
   readonly #methods: MethodTable;
-  readonly #host: RealClientHost;
   readonly #onError: (err: Error) => void;
   readonly #sessions = new Set<Session>();
   readonly #traffic: TrafficCounters = emptyTraffic();
@@ -62,11 +62,11 @@ export class Leader implements Role, ChannelHandler {
    * that is fully built. If creating the real client throws, the caller releases the slot.
    */
   constructor(init: LeaderInit) {
+    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError), init.onError);
     this.#opts = init.options;
     this.#slot = init.slot;
     this.#methods = init.methods;
     this.#onError = init.onError;
-    this.#host = new RealClientHost(init.options, init.methods, init.createRealClient, init.onError);
     this.#slot.onLost((err) => {
       if (this.#closing) return;
       void this.close();
@@ -79,14 +79,6 @@ export class Leader implements Role, ChannelHandler {
     this.#slot.open(this);
   }
 
-  get realClient(): object {
-    return this.#host.client;
-  }
-
-  ready(): Promise<void> {
-    return this.#host.ready;
-  }
-
   stats(): RoleStats {
     // Bytes of live connections are read off their sockets; closed ones were added up on close.
     const traffic = { ...this.#traffic };
@@ -95,7 +87,7 @@ export class Leader implements Role, ChannelHandler {
       traffic.bytesOut += c.socket.bytesWritten;
     }
     return {
-      subscriptions: this.#host.hub.snapshot(),
+      subscriptions: this.subscriptionStats(),
       followers: [...this.#sessions].map((s) => ({ pid: s.connection.peer.pid, connectedSince: s.connection.peer.since, inFlight: s.inFlight })),
       traffic,
     };
@@ -104,30 +96,11 @@ export class Leader implements Role, ChannelHandler {
   /** ChannelHandler: this channel for `leaderlink status`. */
   status(): Record<string, unknown> {
     const { subscriptions, followers, traffic } = this.stats();
-    return { ready: this.#host.isReady, followers, subscriptions, traffic };
+    return { ready: this.host.isReady, followers, subscriptions, traffic };
   }
 
   onLost(fn: (err?: Error) => void): void {
     this.#lost = fn;
-  }
-
-  subscribe(key: string, reg: unknown, listener: Listener): void {
-    this.#host.subscribe(key, reg, listener);
-  }
-
-  unSubscribe(key: string, _reg: unknown, listener?: Listener): void {
-    this.#host.unSubscribe(key, listener);
-  }
-
-  publish(reg: unknown): void {
-    this.#host.publish(reg);
-  }
-
-  invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
-    const p = this.#host.call(method, args);
-    if (!oneway) return p;
-    p.catch(this.#onError);
-    return Promise.resolve(undefined);
   }
 
   /**
@@ -148,13 +121,13 @@ export class Leader implements Role, ChannelHandler {
       this.#closing = (async () => {
         this.#sweep?.stop();
         // Let the registration answers queued on a settled ready (e.g. its error) go out first.
-        if (this.#host.settled) await this.#host.ready.catch(() => undefined);
+        if (this.host.settled) await this.host.ready.catch(() => undefined);
         // Followers notice the close at once and elect a new leader; answers already written
         // (such as a register error) are still delivered.
         for (const s of this.#sessions) s.connection.close(undefined, true);
         this.#sessions.clear();
         await this.#slot.release();
-        await this.#host.close();
+        await this.host.close();
       })();
     }
     return this.#closing;
@@ -174,12 +147,12 @@ export class Leader implements Role, ChannelHandler {
       this.#sessions.delete(session);
       this.#traffic.bytesIn += connection.socket.bytesRead;
       this.#traffic.bytesOut += connection.socket.bytesWritten;
-      for (const { hubKey, subscriber } of session.subs.values()) this.#host.hub.remove(hubKey, subscriber);
+      for (const { hubKey, subscriber } of session.subs.values()) this.host.hub.remove(hubKey, subscriber);
       session.subs.clear();
       debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     });
     // Answer only once the real client is ready, or with its ready error.
-    this.#host.ready.then(
+    this.host.ready.then(
       () => connection.respond(register.id, { type: 'register_channel_res', success: true, leaderPid: process.pid, leaderProof: connection.peer.leaderProof }),
       (err: unknown) => {
         connection.respond(register.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
@@ -205,7 +178,7 @@ export class Leader implements Role, ChannelHandler {
         const sub = typeof key === 'string' ? session.subs.get(key) : undefined;
         if (sub) {
           session.subs.delete(key as string);
-          this.#host.hub.remove(sub.hubKey, sub.subscriber);
+          this.host.hub.remove(sub.hubKey, sub.subscriber);
         }
         return;
       }
@@ -246,7 +219,7 @@ export class Leader implements Role, ChannelHandler {
       },
     };
     session.subs.set(remoteKey, { hubKey, subscriber });
-    this.#host.hub.add(hubKey, reg, subscriber);
+    this.host.hub.add(hubKey, reg, subscriber);
   }
 
   #onInvoke(session: Session, frame: Frame): void {
@@ -260,7 +233,7 @@ export class Leader implements Role, ChannelHandler {
       if (oneway) this.#onError(err);
       else connection.respond(frame.id, INVOKE_FAILED, this.#encodeError(err));
     };
-    if (typeof method !== 'string' || !this.#methods.callable.has(method) || typeof (this.#host.client as Record<string, unknown>)[method] !== 'function') {
+    if (typeof method !== 'string' || !this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
         this.#opts.name, connection.peer.pid ?? '?', method);
       fail(new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`));
@@ -278,7 +251,7 @@ export class Leader implements Role, ChannelHandler {
     const run = (): void => {
       const started = Date.now();
       session.inFlight++;
-      this.#host.call(method, args).then(
+      this.host.call(method, args).then(
         (result) => {
           session.inFlight--;
           if (oneway) return;
@@ -301,8 +274,8 @@ export class Leader implements Role, ChannelHandler {
         },
       );
     };
-    if (this.#host.isReady) run();
-    else this.#host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+    if (this.host.isReady) run();
+    else this.host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
   }
 
   /** The follower gave up waiting: do not answer, record that the real client was too slow. */

@@ -1,6 +1,7 @@
 import type { ResolvedOptions } from '../options.js';
 import { RealClientHost } from './host.js';
-import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
+import { InProcessRole } from './in-process.js';
+import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 interface Shared {
   host: RealClientHost;
@@ -15,26 +16,21 @@ const shared = new Map<string, Shared>();
  * Single mode (no TCP): every client of the same name in this process shares one real client;
  * the real client is closed when the last of them closes.
  */
-export class Local implements Role {
+export class Local extends InProcessRole implements Role {
   readonly kind = 'local' as const;
   readonly #name: string;
   readonly #entry: Shared;
   readonly #onError: (err: Error) => void;
   #closing: Promise<void> | undefined;
-  readonly #traffic: TrafficCounters = emptyTraffic();
+  readonly #traffic: TrafficCounters;
 
   constructor(options: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
+    const entry = acquire(options, methods, createRealClient);
+    const traffic = emptyTraffic();
+    super(entry.host, onError, traffic);
     this.#name = options.name;
     this.#onError = onError;
-    let entry = shared.get(this.#name);
-    if (entry) {
-      entry.refs++;
-    } else {
-      const sinks = new Set<(err: Error) => void>();
-      const host = new RealClientHost(options, methods, createRealClient, (err) => sinks.forEach((fn) => fn(err)));
-      entry = { host, refs: 1, errorSinks: sinks };
-      shared.set(this.#name, entry);
-    }
+    this.#traffic = traffic;
     entry.errorSinks.add(onError);
     this.#entry = entry;
   }
@@ -44,42 +40,12 @@ export class Local implements Role {
     return shared.get(name)?.refs ?? 0;
   }
 
-  get realClient(): object {
-    return this.#entry.host.client;
-  }
-
-  ready(): Promise<void> {
-    return this.#entry.host.ready;
-  }
-
   stats(): RoleStats {
-    return { subscriptions: this.#entry.host.hub.snapshot(), traffic: { ...this.#traffic } };
+    return { subscriptions: this.subscriptionStats(), traffic: { ...this.#traffic } };
   }
 
   onLost(): void {
     // A local client cannot lose its leader.
-  }
-
-  subscribe(key: string, reg: unknown, listener: Listener): void {
-    this.#entry.host.subscribe(key, reg, listener);
-  }
-
-  unSubscribe(key: string, _reg: unknown, listener?: Listener): void {
-    this.#entry.host.unSubscribe(key, listener);
-  }
-
-  publish(reg: unknown): void {
-    this.#entry.host.publish(reg);
-  }
-
-  invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
-    const traffic = this.#traffic;
-    traffic.invokes++;
-    const p = this.#entry.host.call(method, args);
-    p.catch(() => void traffic.errors++);
-    if (!oneway) return p;
-    p.catch(this.#onError);
-    return Promise.resolve(undefined);
   }
 
   close(): Promise<void> {
@@ -96,4 +62,18 @@ export class Local implements Role {
     }
     return this.#closing;
   }
+}
+
+/** The shared real client of a name, created by the first client of that name. */
+function acquire(options: ResolvedOptions, methods: MethodTable, createRealClient: () => object): Shared {
+  let entry = shared.get(options.name);
+  if (entry) {
+    entry.refs++;
+    return entry;
+  }
+  const sinks = new Set<(err: Error) => void>();
+  const host = new RealClientHost(options, methods, createRealClient, (err) => sinks.forEach((fn) => fn(err)));
+  entry = { host, refs: 1, errorSinks: sinks };
+  shared.set(options.name, entry);
+  return entry;
 }
