@@ -177,6 +177,25 @@ describe('leader and follower over loopback', () => {
     expect(counts.filter((c) => c > 0).length).toBeGreaterThan(1);
   });
 
+  it('isBroadcast false: a late listener in a follower is not replayed a value already handed out; later values reach all its listeners', async () => {
+    const leader = make({ isBroadcast: false });
+    await leader.ready();
+    const follower = make({ isBroadcast: false });
+    await follower.ready();
+    const first: unknown[] = [];
+    const late: unknown[] = [];
+    follower.subscribe({ dataId: 'q' }, (v: unknown) => void first.push(v));
+    await waitFor(() => hubSubscribers(leader) === 1, { message: 'the follower subscribed' });
+    const real = TestClient.instances[0]!;
+    real.push('q', 1); // the only subscriber: the follower gets it
+    await waitFor(() => first.length === 1, { message: 'first value' });
+    follower.subscribe({ dataId: 'q' }, (v: unknown) => void late.push(v));
+    real.push('q', 2);
+    await waitFor(() => late.length >= 1 && first.length === 2, { message: 'second value at both listeners' });
+    expect(first).toEqual([1, 2]);
+    expect(late).toEqual([2]);
+  });
+
   it('emits SubscribeTimeoutError when a subscription gets no data in subscribeTimeout', async () => {
     const leader = make();
     await leader.ready();
