@@ -1,10 +1,11 @@
 import net from 'node:net';
-import { newNonce, proofMatches, proofOf } from './auth/handshake.js';
-import { resolveSecret } from './auth/secret.js';
+import { Credentials, type SecretSource } from './auth/credentials.js';
+import { FollowerHandshake } from './auth/handshake.js';
 import { awaitHello } from './election.js';
 import { defaultLogger } from './logger.js';
 import { DEFAULT_PORT } from './options.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './protocol/frame.js';
+import { expectMessage, InvalidMessage, MSG } from './protocol/messages.js';
 import { Connection } from './transport/connection.js';
 import type { ServerStatus } from './transport/server.js';
 
@@ -53,7 +54,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
 }
 
 /** Asks the leader on the port for its status. */
-export async function fetchStatus(port: number, secret: Buffer, timeout: number): Promise<ServerStatus> {
+export async function fetchStatus(port: number, credentials: SecretSource, timeout: number): Promise<ServerStatus> {
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect({ host: '127.0.0.1', port });
     const timer = setTimeout(() => {
@@ -72,18 +73,20 @@ export async function fetchStatus(port: number, secret: Buffer, timeout: number)
   const quiet = { ...defaultLogger, warn: () => undefined };
   const conn = new Connection({ socket, maxFrameSize: DEFAULT_MAX_FRAME_SIZE, maxQueuedBytes: 1 << 20, logger: quiet, label: 'status' });
   try {
-    const nonce = await awaitHello(conn, timeout, port, 'status');
-    if (!nonce) throw new Error(`the process on 127.0.0.1:${port} closed the connection without a leaderlink hello`);
-    const clientNonce = newNonce();
-    const res = await conn.request({ type: 'status', pid: process.pid, clientNonce, proof: proofOf(secret, 'follower', nonce, clientNonce, 'status', '') }, null, timeout);
-    if (res.conn.success !== true) {
-      const e = res.conn.error as { message?: string } | undefined;
+    const hello = await awaitHello(conn, timeout, port, 'status');
+    if (!hello) throw new Error(`the process on 127.0.0.1:${port} closed the connection without a leaderlink hello`);
+    const handshake = FollowerHandshake.status(credentials, hello);
+    const res = await conn.request(handshake.request, null, timeout);
+    const answer = expectMessage(res.conn, MSG.statusRes);
+    if (answer instanceof InvalidMessage) throw new Error(`the leader gave a bad status answer: ${answer.reason}`);
+    if (!answer.success) {
+      const e = answer.error as { message?: string } | undefined;
       throw new Error(e?.message ?? 'the leader refused the status request');
     }
-    if (!proofMatches(proofOf(secret, 'leader', nonce, clientNonce, 'status', ''), res.conn.leaderProof)) {
+    if (!handshake.leaderProved(answer.leaderProof)) {
       throw new Error(`the process on 127.0.0.1:${port} could not prove it knows the secret`);
     }
-    return res.conn.status as ServerStatus;
+    return answer.status as ServerStatus;
   } finally {
     conn.close();
   }
@@ -155,8 +158,8 @@ export async function main(argv: string[], io: CliIo = { out: (t) => process.std
     throw err;
   }
   try {
-    const secret = resolveSecret(undefined, args.secretDir, env);
-    const status = await fetchStatus(args.port, secret, args.timeout);
+    const credentials = new Credentials(undefined, args.secretDir, env).load();
+    const status = await fetchStatus(args.port, credentials, args.timeout);
     io.out(args.json ? JSON.stringify(status, null, 2) : formatStatus(status));
     return 0;
   } catch (err) {

@@ -281,7 +281,7 @@ export class ClusterClient extends CompatBase {
     };
     if (elected === 'single') return new Local(opts, this.#methods, this.#createRealClient, onError);
     if (elected.role === 'follower') {
-      return new Follower({ options: opts, connection: elected.connection, nonce: elected.nonce, secret: elected.secret, methods: this.#methods, onError });
+      return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, onError });
     }
     try {
       return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, createRealClient: this.#createRealClient, onError });

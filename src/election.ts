@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { resolveSecret } from './auth/secret.js';
 import { ClientClosedError, ConnectTimeoutError, ForeignLeaderError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
 import type { Frame } from './protocol/frame.js';
+import { expectMessage, InvalidMessage, MSG, type Hello } from './protocol/messages.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Connection } from './transport/connection.js';
@@ -12,8 +12,8 @@ const debug = debugFor('election');
 export type Elected =
   /** This process won the port (or already held it) and reserved the channel: build the leader on the slot. */
   | { role: 'leader'; slot: ChannelSlot }
-  /** `nonce` is the leader's hello nonce; `secret` what the follower proves it knows. */
-  | { role: 'follower'; connection: Connection; nonce: string; secret: Buffer };
+  /** `hello` is the leader's first frame, for the follower's half of the handshake. */
+  | { role: 'follower'; connection: Connection; hello: Hello };
 
 // How often a follower that waits for a leader (isLeader: false) knocks on the port.
 const WAIT_POLL_MS = 50;
@@ -31,9 +31,8 @@ const FOREIGN_PROBE_MS = 300;
  */
 export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise<Elected> {
   const { port, name, isLeader } = opts;
-  // Read (or create) the secret before competing: a bad secret file fails the client, not a socket.
-  const secret = resolveSecret(opts.secret, opts.secretDir);
-  const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, secret };
+  // Resolve the secret before competing: a bad secret file fails the client, not a socket.
+  const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, credentials: opts.credentials.load() };
   const wait = isLeader === false ? opts.maxWaitTime : Math.max(opts.maxWaitTime, opts.connectTimeout);
   const started = Date.now();
   // close() aborts the election: every wait below ends at once, and what was won is given back,
@@ -59,14 +58,14 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
     const socket = await connect(port, Math.max(1, Math.min(opts.connectTimeout, remaining)), signal);
     if (socket) {
       const connection = new Connection({ socket, maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, label: `follower:${name}` });
-      const nonce = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name, signal);
+      const hello = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name, signal);
       if (signal.aborted) {
         connection.close();
         throw closed();
       }
-      if (nonce) {
+      if (hello) {
         debug('%s: follower on port %d (attempt %d)', name, port, attempt);
-        return { role: 'follower', connection, nonce, secret };
+        return { role: 'follower', connection, hello };
       }
       // Closed before saying hello: that leader is going away; compete again.
     }
@@ -89,7 +88,7 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
  * was merely slow says hello first (it writes hello before it reads anything) and then refuses
  * the unauthenticated probe, so that connection is dropped and the caller competes again.
  */
-export function awaitHello(connection: Connection, timeout: number, port: number, name: string, signal?: AbortSignal): Promise<string | null> {
+export function awaitHello(connection: Connection, timeout: number, port: number, name: string, signal?: AbortSignal): Promise<Hello | null> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       done();
@@ -105,20 +104,22 @@ export function awaitHello(connection: Connection, timeout: number, port: number
     }, timeout);
     const probe = timeout > FOREIGN_PROBE_MS * 2 ? setTimeout(() => {
       probed = true;
-      connection.request({ type: 'register_channel', channelName: name }, null, timeout).then((res) => {
-        if (settled || res.conn.type !== 'register_channel_res') return;
+      connection.request({ type: MSG.registerChannel, channelName: name }, null, timeout).then((res) => {
+        // Any answer of this type is foreign: a leaderlink leader refuses the probe and closes,
+        // and cluster-client's answer is not a valid leaderlink message (it has no success).
+        if (settled || res.conn.type !== MSG.registerChannelRes) return;
         done();
         connection.close();
         reject(new ForeignLeaderError(port, name));
       }, () => undefined);
     }, FOREIGN_PROBE_MS) : undefined;
     const onRequest = (frame: Frame): void => {
-      const nonce = frame.conn.nonce;
+      const hello = expectMessage(frame.conn, MSG.hello);
       done();
-      if (frame.conn.type === 'hello' && typeof nonce === 'string' && /^[0-9a-f]{64}$/.test(nonce) && !probed) {
-        resolve(nonce);
+      if (!(hello instanceof InvalidMessage) && !probed) {
+        resolve(hello);
       } else {
-        if (!probed) connection.close(new ProtocolError(`expected hello from the leader, got ${String(frame.conn.type)}`));
+        if (!probed) connection.close(new ProtocolError(`expected hello from the leader: ${hello instanceof InvalidMessage ? hello.reason : hello.type}`));
         else connection.close();
         resolve(null);
       }

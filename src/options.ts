@@ -1,3 +1,4 @@
+import { Credentials } from './auth/credentials.js';
 import { InvalidOptionError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './protocol/frame.js';
@@ -56,8 +57,14 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Fields that may stay undefined after resolution ("not set"); every other field gets a value. */
 type Unset = 'isLeader' | 'subscribeTimeout' | 'secret' | 'secretDir';
 
+/** Every option after defaults and validation. */
+type OptionFields = { [K in keyof Required<ClusterOptions>]: K extends Unset ? Required<ClusterOptions>[K] | undefined : Required<ClusterOptions>[K] };
+
 /** Options after defaults and validation: what the internals use. */
-export type ResolvedOptions = { [K in keyof Required<ClusterOptions>]: K extends Unset ? Required<ClusterOptions>[K] | undefined : Required<ClusterOptions>[K] };
+export type ResolvedOptions = OptionFields & {
+  /** `secret` / `secretDir` resolved once, on first use; only the handshake reads it. */
+  credentials: Credentials;
+};
 
 /** JSON.stringify that survives circular references (they become "[Circular]"). */
 export function defaultFormatKey(reg: unknown): string {
@@ -73,7 +80,7 @@ export function defaultFormatKey(reg: unknown): string {
 }
 
 /** The built-in default of every field but `name` (which defaults to the data client's class name). */
-export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'name'>> = Object.freeze({
+export const DEFAULTS: Readonly<Omit<OptionFields, 'name'>> = Object.freeze({
   port: DEFAULT_PORT,
   isLeader: undefined,
   maxWaitTime: 30000,
@@ -145,7 +152,7 @@ const LOGGER_METHODS = ['info', 'warn', 'error'] as const;
  * One row per field, in the order they are checked (so the first bad field is the one reported).
  * The mapped type makes a missing or misspelled field a compile error.
  */
-export const RULES: { readonly [K in keyof ResolvedOptions]: OptionRule } = {
+export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
   name: {
     valid: (v) => typeof v === 'string' && v.length > 0 && v.length <= 200,
     message: (name, v) => `option ${name} must be a non-empty string of at most 200 characters, got ${describe(v)}`,
@@ -228,5 +235,6 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
     if (!rule.valid(value)) throw new InvalidOptionError(rule.message(name, value));
     out[name] = rule.resolve ? rule.resolve(value) : value;
   }
+  out.credentials = new Credentials(out.secret as string | Buffer | undefined, out.secretDir as string | undefined, env);
   return out as ResolvedOptions;
 }

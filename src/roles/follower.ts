@@ -1,8 +1,9 @@
-import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
-import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { FollowerHandshake } from '../auth/handshake.js';
+import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
+import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
 import { packArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
@@ -10,6 +11,8 @@ import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js'
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');
+
+const HEARTBEAT = PreparedConn.of({ type: MSG.heartbeat });
 
 // Invoke headers kept per follower (methods x argument counts); beyond this they are not cached.
 const MAX_CACHED_HEADERS = 256;
@@ -20,9 +23,8 @@ type KeyState = KeyEntry<Listener, unknown, { timer: NodeJS.Timeout | undefined 
 export interface FollowerInit {
   options: ResolvedOptions;
   connection: Connection;
-  /** The leader's hello nonce and the shared secret, for the handshake. */
-  nonce: string;
-  secret: Buffer;
+  /** The leader's hello, answered by the follower's half of the handshake. */
+  hello: Hello;
   methods: MethodTable;
   onError: (err: Error) => void;
 }
@@ -57,7 +59,7 @@ export class Follower implements Role {
     this.#keys = new SubscriptionRegistry({ isBroadcast: this.#opts.isBroadcast, fanOut: 'all', deliver: (listener, value, key) => this.#call(listener, value, key) });
     this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
     this.#conn.once('close', (err?: Error) => this.#onClose(err));
-    this.#ready = this.#register(init.nonce, init.secret);
+    this.#ready = this.#register(init.hello);
     this.#ready.catch(() => undefined);
   }
 
@@ -78,17 +80,16 @@ export class Follower implements Role {
     this.#lost = fn;
   }
 
-  async #register(nonce: string, secret: Buffer): Promise<void> {
+  async #register(hello: Hello): Promise<void> {
     const { name } = this.#opts;
     // The hello already proved a live leaderlink leader (within connectTimeout). What remains is
     // waiting for its real client to be ready, or for its process to create this channel: as
     // long as a follower waits for a leader at all (maxWaitTime), like cluster-client's retries.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const clientNonce = newNonce();
-    const proof = proofOf(secret, 'follower', nonce, clientNonce, 'register_channel', name);
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, name);
     let res: Frame;
     try {
-      res = await this.#conn.request({ type: 'register_channel', channelName: name, pid: process.pid, clientNonce, proof }, null, wait);
+      res = await this.#conn.request(handshake.request, null, wait);
     } catch (err) {
       this.#conn.close();
       if (err instanceof ResponseTimeoutError) {
@@ -96,16 +97,17 @@ export class Follower implements Role {
       }
       throw err;
     }
-    if (res.conn.success !== true) {
+    const answer = expectMessage(res.conn, MSG.registerChannelRes);
+    if (answer instanceof InvalidMessage || !answer.success) {
       this.#conn.close();
-      throw deserializeError(res.conn.error);
+      throw answer instanceof InvalidMessage ? new ProtocolError(`[leaderlink:${name}] bad registration answer from the leader: ${answer.reason}`) : deserializeError(answer.error);
     }
     // The leader proves it knows the secret too: a process that merely holds the port does not.
-    if (!proofMatches(proofOf(secret, 'leader', nonce, clientNonce, 'register_channel', name), res.conn.leaderProof)) {
+    if (!handshake.leaderProved(answer.leaderProof)) {
       this.#conn.close();
       throw new AuthenticationError(`[leaderlink:${name}] the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`);
     }
-    if (typeof res.conn.leaderPid === 'number') this.#leaderPid = res.conn.leaderPid;
+    if (answer.leaderPid !== undefined) this.#leaderPid = answer.leaderPid;
     debug('%s: registered with leader pid %s', name, this.#leaderPid);
     this.#startHeartbeat();
   }
@@ -113,7 +115,7 @@ export class Follower implements Role {
   #startHeartbeat(): void {
     const { heartbeatInterval, responseTimeout, name } = this.#opts;
     const send = (): void => {
-      this.#conn.request({ type: 'heartbeat' }, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
+      this.#conn.request(HEARTBEAT, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
         if (this.#closed || this.#conn.closed) return;
         this.#opts.logger.warn('[leaderlink:%s] leader pid %s did not answer a heartbeat: %s', name, this.#leaderPid ?? '?', err.message);
       });
@@ -130,7 +132,7 @@ export class Follower implements Role {
       return;
     }
     const opened = this.#keys.open(key, listener, { timer: undefined });
-    this.#conn.notify({ type: 'subscribe', key }, this.#opts.transcode.encode(reg));
+    this.#conn.notify({ type: MSG.subscribe, key }, this.#opts.transcode.encode(reg));
     this.#armSubscribeTimeout(opened);
   }
 
@@ -138,7 +140,7 @@ export class Follower implements Role {
     const closed = listener ? this.#keys.leave(key, listener) : this.#keys.leaveWhere(key, () => true);
     if (!closed) return;
     if (closed.data.timer) clearTimeout(closed.data.timer);
-    this.#conn.notify({ type: 'unSubscribe', key });
+    this.#conn.notify({ type: MSG.unSubscribe, key });
   }
 
   publish(reg: unknown): void {
@@ -170,7 +172,8 @@ export class Follower implements Role {
       throw err;
     }
     const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
-    if (res.conn.success === true) return data;
+    const answer = parseMessage(res.conn);
+    if (answer.type === MSG.invokeResult && answer.success) return data;
     traffic.errors++;
     throw deserializeError(data);
   }
@@ -180,7 +183,7 @@ export class Follower implements Role {
     const key = `${argLength}|${oneway ? 1 : 0}|${method}`;
     let header = this.#headers.get(key);
     if (!header) {
-      header = PreparedConn.of({ type: 'invoke', method, argLength, oneway });
+      header = PreparedConn.of({ type: MSG.invoke, method, argLength, oneway });
       if (this.#headers.size < MAX_CACHED_HEADERS) this.#headers.set(key, header);
     }
     return header;
@@ -215,12 +218,14 @@ export class Follower implements Role {
   }
 
   #onPush(frame: Frame): void {
-    if (frame.conn.type !== 'subscribe_result') {
-      this.#opts.logger.warn('[leaderlink:%s] leader pid %s sent an unexpected %j request; ignored', this.#opts.name, this.#leaderPid ?? '?', frame.conn.type);
+    const push = parseMessage(frame.conn);
+    if (push.type !== MSG.subscribeResult) {
+      this.#opts.logger.warn('[leaderlink:%s] leader pid %s sent an unexpected %s request; ignored', this.#opts.name, this.#leaderPid ?? '?',
+        push instanceof InvalidMessage ? push.reason : JSON.stringify(push.type));
       return;
     }
-    const key = frame.conn.key;
-    const state = typeof key === 'string' ? this.#keys.get(key) : undefined;
+    const key = push.key;
+    const state = this.#keys.get(key);
     if (!state) return; // unsubscribed meanwhile
     let value: unknown;
     try {

@@ -2,6 +2,7 @@ import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, s
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
+import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
 import { unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
@@ -14,12 +15,9 @@ import { emptyTraffic, type MethodTable, type Role, type RoleStats, type Traffic
 const debug = debugFor('leader');
 
 // The answers sent for every call and heartbeat, serialized once.
-const INVOKE_OK = PreparedConn.of({ type: 'invoke_result', success: true });
-const INVOKE_FAILED = PreparedConn.of({ type: 'invoke_result', success: false });
-const HEARTBEAT_RES = PreparedConn.of({ type: 'heartbeat_res' });
-
-// Upper bound on the argument count a follower may announce (a lying count must not allocate).
-const MAX_ARGS = 1024;
+const INVOKE_OK = PreparedConn.of({ type: MSG.invokeResult, success: true });
+const INVOKE_FAILED = PreparedConn.of({ type: MSG.invokeResult, success: false });
+const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
 
 /** One registered follower connection. */
 interface Session {
@@ -134,7 +132,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   }
 
   /** ChannelHandler: a follower registered to this channel. */
-  accept(connection: Connection, register: Frame): void {
+  accept(connection: Connection, register: Frame, leaderProof: string): void {
     if (this.#closing) {
       connection.close();
       return;
@@ -153,9 +151,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     });
     // Answer only once the real client is ready, or with its ready error.
     this.host.ready.then(
-      () => connection.respond(register.id, { type: 'register_channel_res', success: true, leaderPid: process.pid, leaderProof: connection.peer.leaderProof }),
+      () => connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof }),
       (err: unknown) => {
-        connection.respond(register.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
+        connection.respond(register.id, { type: MSG.registerChannelRes, success: false, error: serializeError(err) });
         connection.close(undefined, true);
       },
     );
@@ -163,39 +161,62 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
 
   #onFrame(session: Session, frame: Frame): void {
     const { connection } = session;
-    switch (frame.conn.type) {
-      case 'invoke':
-        this.#onInvoke(session, frame);
+    const msg = parseMessage(frame.conn);
+    switch (msg.type) {
+      case MSG.invoke:
+        this.#onInvoke(session, frame, msg);
         return;
-      case 'heartbeat':
+      case MSG.heartbeat:
         connection.respond(frame.id, HEARTBEAT_RES);
         return;
-      case 'subscribe':
-        this.#onSubscribe(session, frame);
+      case MSG.subscribe:
+        this.#onSubscribe(session, frame, msg);
         return;
-      case 'unSubscribe': {
-        const key = frame.conn.key;
-        const sub = typeof key === 'string' ? session.subs.get(key) : undefined;
+      case MSG.unSubscribe: {
+        const sub = session.subs.get(msg.key);
         if (sub) {
-          session.subs.delete(key as string);
+          session.subs.delete(msg.key);
           this.host.hub.remove(sub.hubKey, sub.subscriber);
         }
         return;
       }
-      case 'subscribe_result_res': // acknowledgements of cluster-client style peers: nothing to do
+      case MSG.subscribeResultRes: // acknowledgements of cluster-client style peers: nothing to do
+        return;
+      case undefined:
+        this.#onInvalid(session, frame, msg);
         return;
       default:
-        this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent an unknown frame type %j; ignored',
-          this.#opts.name, connection.peer.pid ?? '?', frame.conn.type);
+        this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent an unexpected frame type %j; ignored',
+          this.#opts.name, connection.peer.pid ?? '?', msg.type);
     }
   }
 
-  #onSubscribe(session: Session, frame: Frame): void {
-    const remoteKey = frame.conn.key;
-    if (typeof remoteKey !== 'string') {
-      session.connection.close(new ProtocolError('subscribe without a string key'));
-      return;
+  /** What a frame that failed the parse gets: an invoke is refused, a subscribe ends the connection, the rest is ignored. */
+  #onInvalid(session: Session, frame: Frame, bad: InvalidMessage): void {
+    const { connection } = session;
+    switch (bad.wireType) {
+      case MSG.invoke: {
+        const method = frame.conn.method;
+        // A method that is no string names nothing this channel delegates.
+        const err = bad.field === 'method'
+          ? this.#notDelegated(method)
+          : new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${String(method)}(): ${bad.reason}`);
+        this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent a bad invoke (%s); refused', this.#opts.name, connection.peer.pid ?? '?', bad.reason);
+        this.#traffic.invokes++;
+        this.#refuse(connection, frame, frame.conn.oneway === true, err);
+        return;
+      }
+      case MSG.subscribe:
+        session.connection.close(new ProtocolError(bad.reason));
+        return;
+      default:
+        this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent a frame leaderlink does not accept (%s); ignored',
+          this.#opts.name, connection.peer.pid ?? '?', bad.reason);
     }
+  }
+
+  #onSubscribe(session: Session, frame: Frame, msg: Subscribe): void {
+    const remoteKey = msg.key;
     if (session.subs.has(remoteKey)) return;
     let reg: unknown;
     try {
@@ -211,10 +232,10 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         this.#traffic.pushes++;
         if (remoteKey === p.key) {
           // Encoded once per push and reused for every follower that uses the same key.
-          const frame = (p.frame ??= encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: 'subscribe_result', key: p.key }, app: p.data }));
+          const frame = (p.frame ??= encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key: p.key }, app: p.data }));
           connection.writeRaw(frame);
         } else {
-          connection.notify({ type: 'subscribe_result', key: remoteKey }, p.data);
+          connection.notify({ type: MSG.subscribeResult, key: remoteKey }, p.data);
         }
       },
     };
@@ -222,27 +243,20 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.host.hub.add(hubKey, reg, subscriber);
   }
 
-  #onInvoke(session: Session, frame: Frame): void {
+  #onInvoke(session: Session, frame: Frame, invoke: Invoke): void {
     const { connection } = session;
-    const { method, argLength } = frame.conn;
-    const oneway = frame.conn.oneway === true;
+    const { method, argLength: count, oneway } = invoke;
     const traffic = this.#traffic;
     traffic.invokes++;
-    const fail = (err: Error): void => {
-      traffic.errors++;
-      if (oneway) this.#onError(err);
-      else connection.respond(frame.id, INVOKE_FAILED, this.#encodeError(err));
-    };
-    if (typeof method !== 'string' || !this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
+    const fail = (err: Error): void => this.#refuse(connection, frame, oneway, err);
+    if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
         this.#opts.name, connection.peer.pid ?? '?', method);
-      fail(new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`));
+      fail(this.#notDelegated(method));
       return;
     }
-    const count = typeof argLength === 'number' && Number.isInteger(argLength) && argLength >= 0 && argLength <= MAX_ARGS ? argLength : -1;
     let args: unknown[];
     try {
-      if (count < 0) throw new CodecError(`bad argLength ${JSON.stringify(argLength)}`);
       args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
     } catch (err) {
       fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }));
@@ -276,6 +290,17 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     };
     if (this.host.isReady) run();
     else this.host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  #notDelegated(method: unknown): MethodNotAllowedError {
+    return new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`);
+  }
+
+  /** A call that fails: answered with the error, or reported here when the follower wants no answer. */
+  #refuse(connection: Connection, frame: Frame, oneway: boolean, err: Error): void {
+    this.#traffic.errors++;
+    if (oneway) this.#onError(err);
+    else connection.respond(frame.id, INVOKE_FAILED, this.#encodeError(err));
   }
 
   /** The follower gave up waiting: do not answer, record that the real client was too slow. */

@@ -4,7 +4,8 @@ import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsume
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame, PreparedConn, type ConnObject, type Frame } from '../protocol/frame.js';
+import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
+import { MSG, type Message } from '../protocol/messages.js';
 
 const debug = debugFor('connection');
 
@@ -46,9 +47,6 @@ export class Connection extends EventEmitter {
     pid?: number;
     channel?: string;
     since: number;
-    /** Leader side: the nonce sent in hello, and the proof the leader answers with. */
-    nonce?: string;
-    leaderProof?: string;
   } = { since: Date.now() };
   readonly #logger: Logger;
   #label: string;
@@ -94,7 +92,7 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request and resolves with the peer's response frame; rejects on timeout or close. */
-  request(conn: ConnObject | PreparedConn, app: Buffer | null, timeout: number): Promise<Frame> {
+  request(conn: Message | PreparedConn, app: Buffer | null, timeout: number): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       if (this.#closed) {
         reject(this.#closedError(describeCall(conn)));
@@ -114,13 +112,13 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
-  notify(conn: ConnObject | PreparedConn, app: Buffer | null = null): void {
+  notify(conn: Message | PreparedConn, app: Buffer | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrame({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
   }
 
   /** Answers the request with this id. */
-  respond(id: number, conn: ConnObject | PreparedConn, app: Buffer | null = null): void {
+  respond(id: number, conn: Message | PreparedConn, app: Buffer | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrame({ isResponse: true, id, timeout: 0, conn, app }));
   }
@@ -246,7 +244,7 @@ export class Connection extends EventEmitter {
   }
 }
 
-function describeCall(c: ConnObject | PreparedConn): string {
+function describeCall(c: Message | PreparedConn): string {
   const conn = c instanceof PreparedConn ? c.conn : c;
-  return conn.type === 'invoke' && typeof conn.method === 'string' ? `invoke ${conn.method}()` : conn.type;
+  return conn.type === MSG.invoke ? `invoke ${String(conn.method)}()` : conn.type;
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { FrameDecoder } from '../protocol/decoder.js';
+import { expectMessage, InvalidMessage, MSG } from '../protocol/messages.js';
 
 /**
  * Asks "who answers on this port?": connects to 127.0.0.1:port and reads the `server` id of the
@@ -24,7 +25,10 @@ export function whoAnswers(port: number, timeout: number): Promise<string | unde
     socket.on('close', () => done(undefined));
     socket.on('data', (chunk) => {
       try {
-        decoder.push(chunk, (frame) => done(frame.conn.type === 'hello' && typeof frame.conn.server === 'string' ? frame.conn.server : undefined));
+        decoder.push(chunk, (frame) => {
+          const hello = expectMessage(frame.conn, MSG.hello);
+          done(hello instanceof InvalidMessage ? undefined : hello.server);
+        });
       } catch {
         done(undefined);
       }

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { newNonce, proofMatches, proofOf } from '../auth/handshake.js';
+import type { SecretSource } from '../auth/credentials.js';
+import { LeaderHandshake } from '../auth/handshake.js';
 import { AuthenticationError, ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { MAX_TIMER_MS } from '../options.js';
 import type { Frame } from '../protocol/frame.js';
+import { InvalidMessage, MSG, parseMessage, type RegisterChannel, type Status } from '../protocol/messages.js';
 import { Connection } from './connection.js';
 import { whoAnswers } from './probe.js';
 
@@ -13,8 +15,11 @@ const debug = debugFor('server');
 
 /** What a channel (one client name) does with a follower that registered to it. */
 export interface ChannelHandler {
-  /** Takes over the connection; `register` is its register_channel frame, still to be answered. */
-  accept(connection: Connection, register: Frame): void;
+  /**
+   * Takes over an authenticated connection; `register` is its register_channel frame, still to
+   * be answered, with `leaderProof` in the answer (the leader's half of the handshake).
+   */
+  accept(connection: Connection, register: Frame, leaderProof: string): void;
   /** A JSON-able picture of the channel for `leaderlink status`. */
   status(): Record<string, unknown>;
 }
@@ -32,8 +37,8 @@ export interface PortServerOptions {
   maxFrameSize: number;
   maxQueuedBytes: number;
   logger: Logger;
-  /** The secret every follower must prove it knows (the first client of the process decides). */
-  secret: Buffer;
+  /** The secret every follower must prove it knows (the first client of the process decides); read only by the handshake. */
+  credentials: SecretSource;
 }
 
 // How long a new leader waits for its own hello when it checks that it alone holds the port.
@@ -57,7 +62,7 @@ export class PortServer {
   readonly #server: net.Server;
   readonly #opts: PortServerOptions;
   readonly #channels = new Map<string, ChannelSlot>();
-  readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; timer: NodeJS.Timeout }>>();
+  readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; leaderProof: string; timer: NodeJS.Timeout }>>();
   readonly #unregistered = new Set<Connection>();
   #closing: Promise<void> | undefined;
 
@@ -153,7 +158,7 @@ export class PortServer {
     this.#parked.delete(slot.name);
     for (const p of parked) {
       clearTimeout(p.timer);
-      if (!p.connection.closed) handler.accept(p.connection, p.frame);
+      if (!p.connection.closed) handler.accept(p.connection, p.frame, p.leaderProof);
     }
   }
 
@@ -186,8 +191,8 @@ export class PortServer {
     const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}` });
     this.#unregistered.add(connection);
     // First move of the handshake: a fresh nonce the peer must bind its proof to.
-    connection.peer.nonce = newNonce();
-    connection.notify({ type: 'hello', version: 1, nonce: connection.peer.nonce, pid: process.pid, server: this.id });
+    const handshake = new LeaderHandshake(this.#opts.credentials);
+    connection.notify(handshake.hello(this.id));
     const deadline = setTimeout(() => {
       this.#opts.logger.warn('[leaderlink] port %d: connection from %s:%s sent no register_channel within %dms, closing it',
         this.port, socket.remoteAddress, socket.remotePort, REGISTER_DEADLINE_MS);
@@ -198,7 +203,7 @@ export class PortServer {
       connection.removeListener('request', onRequest);
       clearTimeout(deadline);
       this.#unregistered.delete(connection);
-      this.#route(connection, frame);
+      this.#route(connection, frame, handshake);
     };
     connection.on('request', onRequest);
     connection.once('close', () => {
@@ -219,53 +224,56 @@ export class PortServer {
   }
 
   // A status request is authenticated like a follower, answered, and the connection closed.
-  #answerStatus(connection: Connection, frame: Frame): void {
-    if (typeof frame.conn.pid === 'number' && Number.isInteger(frame.conn.pid)) connection.peer.pid = frame.conn.pid;
-    if (!this.#authenticate(connection, frame, '')) return;
-    connection.respond(frame.id, { type: 'status_res', success: true, leaderProof: connection.peer.leaderProof, status: this.status() });
+  #answerStatus(connection: Connection, frame: Frame, status: Status, handshake: LeaderHandshake): void {
+    const leaderProof = this.#authenticate(connection, frame, status, handshake);
+    if (leaderProof === undefined) return;
+    connection.respond(frame.id, { type: MSG.statusRes, success: true, leaderProof, status: this.status() });
     connection.close(undefined, true);
   }
 
-  /** Checks the follower's proof; a peer that fails it is answered with an error and closed before anything else. */
-  #authenticate(connection: Connection, frame: Frame, channel: string): boolean {
-    const { clientNonce, proof } = frame.conn;
-    const nonce = connection.peer.nonce ?? '';
-    const ok = typeof clientNonce === 'string' && /^[0-9a-f]{64}$/.test(clientNonce)
-      && proofMatches(proofOf(this.#opts.secret, 'follower', nonce, clientNonce, frame.conn.type, channel), proof);
-    if (!ok) {
-      const s = connection.socket;
-      // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
-      // leaderlink follower probing for one because this leader was slow to say hello.
-      const why = clientNonce === undefined && proof === undefined ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)' : 'failed authentication';
-      this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %j; closing it',
-        this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, channel);
-      const err = new AuthenticationError(`[leaderlink] the leader on port ${this.port} rejected this process: it does not share the leader's secret (processes of different users need the same \`secret\` option or LEADERLINK_SECRET)`);
-      connection.respond(frame.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
-      connection.close(err, true);
-      return false;
-    }
-    connection.peer.leaderProof = proofOf(this.#opts.secret, 'leader', nonce, clientNonce as string, frame.conn.type, channel);
-    return true;
+  /**
+   * Runs the leader's half of the handshake on the first frame. A peer that fails it is answered
+   * with an error (in the answer type of its request) and closed before anything else.
+   * Resolves with the proof the leader answers with.
+   */
+  #authenticate(connection: Connection, frame: Frame, first: RegisterChannel | Status, handshake: LeaderHandshake): string | undefined {
+    if (first.pid !== undefined) connection.peer.pid = first.pid;
+    const verdict = handshake.verify(first);
+    if (verdict.ok) return verdict.leaderProof;
+    const s = connection.socket;
+    const channel = first.type === MSG.registerChannel ? first.channelName : '';
+    // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
+    // leaderlink follower probing for one because this leader was slow to say hello.
+    const why = verdict.missing ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)' : 'failed authentication';
+    this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %j; closing it',
+      this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, channel);
+    const err = new AuthenticationError(`[leaderlink] the leader on port ${this.port} rejected this process: it does not share the leader's secret (processes of different users need the same \`secret\` option or LEADERLINK_SECRET)`);
+    const answer = first.type === MSG.status ? MSG.statusRes : MSG.registerChannelRes;
+    connection.respond(frame.id, { type: answer, success: false, error: serializeError(err) });
+    connection.close(err, true);
+    return undefined;
   }
 
-  #route(connection: Connection, frame: Frame): void {
-    const { type, channelName, pid } = frame.conn;
-    if (type === 'status') {
-      this.#answerStatus(connection, frame);
+  #route(connection: Connection, frame: Frame, handshake: LeaderHandshake): void {
+    const first = parseMessage(frame.conn);
+    if (first.type === MSG.status) {
+      this.#answerStatus(connection, frame, first, handshake);
       return;
     }
-    if (type !== 'register_channel' || typeof channelName !== 'string' || channelName.length === 0) {
-      this.#opts.logger.warn('[leaderlink] port %d: first frame of a connection must be register_channel, got %s; closing it', this.port, String(type));
+    if (first.type !== MSG.registerChannel) {
+      const got = first instanceof InvalidMessage ? first.reason : first.type;
+      this.#opts.logger.warn('[leaderlink] port %d: first frame of a connection must be register_channel, got %s; closing it', this.port, got);
       connection.close(new ProtocolError('first frame must be register_channel'));
       return;
     }
-    if (typeof pid === 'number' && Number.isInteger(pid)) connection.peer.pid = pid;
-    if (!this.#authenticate(connection, frame, channelName)) return;
+    const { channelName } = first;
+    const leaderProof = this.#authenticate(connection, frame, first, handshake);
+    if (leaderProof === undefined) return;
     connection.peer.channel = channelName;
     connection.label = `leader:${channelName}`;
     const handler = this.#channels.get(channelName)?.handler;
     if (handler) {
-      handler.accept(connection, frame);
+      handler.accept(connection, frame, leaderProof);
       return;
     }
     // Park until a leader of that name in this process opens its slot, or the follower gives up.
@@ -277,11 +285,12 @@ export class PortServer {
     const entry = {
       connection,
       frame,
+      leaderProof,
       timer: setTimeout(() => {
         set.delete(entry);
         if (set.size === 0 && this.#parked.get(channelName) === set) this.#parked.delete(channelName);
         const err = new ChannelNotFoundError(`[leaderlink] the leader on port ${this.port} (pid ${process.pid}) has no client named "${channelName}" after ${wait}ms; only: ${this.channelNames.join(', ') || 'none'}`);
-        connection.respond(frame.id, { type: 'register_channel_res', success: false, error: serializeError(err) });
+        connection.respond(frame.id, { type: MSG.registerChannelRes, success: false, error: serializeError(err) });
         connection.close(err, true);
       }, wait),
     };

@@ -1,0 +1,140 @@
+/**
+ * Every connection object leaderlink sends or accepts, as one discriminated union, and the one
+ * validating parse of what a peer sent. Roles switch on `message.type` of the parse result; no
+ * other file writes a type string or checks a field's shape.
+ *
+ * The parse does not copy: a valid object is returned as the same object, typed (the decoder
+ * made it from JSON just now, so no one else holds it). Optional informational fields of the
+ * wrong type (a `pid` that is not an integer, a non-boolean `oneway`) are normalized in place
+ * rather than refused, as peers have always been treated; required fields of the wrong type
+ * make the message invalid.
+ */
+import type { ConnObject } from './frame.js';
+
+/** The type strings on the wire. */
+export const MSG = {
+  hello: 'hello',
+  registerChannel: 'register_channel',
+  registerChannelRes: 'register_channel_res',
+  status: 'status',
+  statusRes: 'status_res',
+  invoke: 'invoke',
+  invokeResult: 'invoke_result',
+  subscribe: 'subscribe',
+  unSubscribe: 'unSubscribe',
+  subscribeResult: 'subscribe_result',
+  subscribeResultRes: 'subscribe_result_res',
+  heartbeat: 'heartbeat',
+  heartbeatRes: 'heartbeat_res',
+} as const;
+
+export type MessageType = (typeof MSG)[keyof typeof MSG];
+
+/** Leader -> follower, first frame of every accepted connection: the nonce the follower's proof binds to. */
+export type Hello = { type: typeof MSG.hello; nonce: string; version?: number; pid?: number; server?: string };
+/**
+ * Follower -> leader, first frame. `clientNonce` and `proof` are left unchecked here: the
+ * handshake verifies them (and tells "no handshake at all" from "a wrong one").
+ */
+export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; clientNonce?: unknown; proof?: unknown };
+export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown };
+/** `leaderlink status`: authenticated like a registration, for the channel ''. */
+export type Status = { type: typeof MSG.status; pid?: number; clientNonce?: unknown; proof?: unknown };
+export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderProof?: unknown; status?: unknown; error?: unknown };
+export type Invoke = { type: typeof MSG.invoke; method: string; argLength: number; oneway: boolean };
+/** The result (or serialized error) is the application object. */
+export type InvokeResult = { type: typeof MSG.invokeResult; success: boolean };
+/** The subscription (reg) is the application object. */
+export type Subscribe = { type: typeof MSG.subscribe; key: string };
+export type UnSubscribe = { type: typeof MSG.unSubscribe; key: string };
+/** A push; the value is the application object. */
+export type SubscribeResult = { type: typeof MSG.subscribeResult; key: string };
+/** Acknowledgement cluster-client style peers send for a push; nothing to do. */
+export type SubscribeResultRes = { type: typeof MSG.subscribeResultRes };
+export type Heartbeat = { type: typeof MSG.heartbeat };
+export type HeartbeatRes = { type: typeof MSG.heartbeatRes };
+
+export type Message =
+  | Hello | RegisterChannel | RegisterChannelRes | Status | StatusRes | Invoke | InvokeResult
+  | Subscribe | UnSubscribe | SubscribeResult | SubscribeResultRes | Heartbeat | HeartbeatRes;
+
+/** Upper bound on the argument count an invoke may announce (a lying count must not allocate). */
+export const MAX_ARGS = 1024;
+
+const NONCE = /^[0-9a-f]{64}$/;
+
+/** A handshake nonce as it travels: 32 random bytes as 64 lowercase hex digits. */
+export function isNonce(value: unknown): value is string {
+  return typeof value === 'string' && NONCE.test(value);
+}
+
+/**
+ * What the parse returns for an object that is not a valid message. `type` is undefined so it
+ * never matches a case of a switch on Message types; `wireType` is what the peer claimed, and
+ * `field` the first field that failed (roles answer a bad invoke differently by field).
+ */
+export class InvalidMessage {
+  readonly type = undefined;
+  constructor(readonly wireType: string, readonly field: string, readonly reason: string) {}
+}
+
+/** Validates a decoded connection object (the decoder already checked it has a string type). */
+export function parseMessage(conn: ConnObject): Message | InvalidMessage {
+  const c = conn as Record<string, unknown>;
+  const type = conn.type;
+  switch (type) {
+    case MSG.invoke: {
+      // The hot path: three checks, no allocation.
+      if (typeof c.method !== 'string') return invalid(type, 'method', 'must be a string', c.method);
+      const n = c.argLength;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_ARGS) return invalid(type, 'argLength', `must be an integer in 0..${MAX_ARGS}`, n);
+      if (c.oneway !== true && c.oneway !== false) c.oneway = false;
+      return conn as Invoke;
+    }
+    case MSG.invokeResult:
+    case MSG.registerChannelRes:
+    case MSG.statusRes:
+      if (typeof c.success !== 'boolean') return invalid(type, 'success', 'must be a boolean', c.success);
+      if (type === MSG.registerChannelRes) optionalInt(c, 'leaderPid');
+      return conn as InvokeResult | RegisterChannelRes | StatusRes;
+    case MSG.subscribe:
+    case MSG.unSubscribe:
+    case MSG.subscribeResult:
+      if (typeof c.key !== 'string') return invalid(type, 'key', 'must be a string', c.key);
+      return conn as Subscribe | UnSubscribe | SubscribeResult;
+    case MSG.heartbeat:
+    case MSG.heartbeatRes:
+    case MSG.subscribeResultRes:
+      return conn as Heartbeat | HeartbeatRes | SubscribeResultRes;
+    case MSG.registerChannel:
+      if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
+      optionalInt(c, 'pid');
+      return conn as RegisterChannel;
+    case MSG.status:
+      optionalInt(c, 'pid');
+      return conn as Status;
+    case MSG.hello:
+      if (!isNonce(c.nonce)) return invalid(type, 'nonce', 'must be 64 lowercase hex digits', c.nonce);
+      optionalInt(c, 'pid');
+      if (c.server !== undefined && typeof c.server !== 'string') c.server = undefined;
+      return conn as Hello;
+    default:
+      return new InvalidMessage(String(type), 'type', `unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+/** Narrows a parse result to one expected type (answers and first frames). */
+export function expectMessage<T extends MessageType>(conn: ConnObject, type: T): Extract<Message, { type: T }> | InvalidMessage {
+  const m = parseMessage(conn);
+  if (m instanceof InvalidMessage || m.type === type) return m as Extract<Message, { type: T }> | InvalidMessage;
+  return new InvalidMessage(m.type, 'type', `expected ${type}, got ${m.type}`);
+}
+
+function optionalInt(c: Record<string, unknown>, field: string): void {
+  if (c[field] !== undefined && !Number.isInteger(c[field])) c[field] = undefined;
+}
+
+function invalid(type: string, field: string, rule: string, got: unknown): InvalidMessage {
+  const shown = typeof got === 'string' ? JSON.stringify(got.length > 40 ? `${got.slice(0, 40)}...` : got) : got === null ? 'null' : Array.isArray(got) ? 'an array' : typeof got === 'object' ? 'an object' : String(got);
+  return new InvalidMessage(type, field, `${type}: ${field} ${rule}, got ${shown}`);
+}

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { ConnObject } from '../src/protocol/frame.js';
+import { expectMessage, InvalidMessage, isNonce, MAX_ARGS, MSG, parseMessage } from '../src/protocol/messages.js';
+
+const NONCE = 'ab'.repeat(32);
+
+/** Parses a copy (the parse normalizes in place), as the decoder would hand it over. */
+function parse(conn: Record<string, unknown>) {
+  return parseMessage(structuredClone(conn) as ConnObject);
+}
+
+function invalid(conn: Record<string, unknown>): InvalidMessage {
+  const m = parse(conn);
+  expect(m, JSON.stringify(conn)).toBeInstanceOf(InvalidMessage);
+  return m as InvalidMessage;
+}
+
+describe('parseMessage: every valid message comes back typed, as the same object', () => {
+  const valid: Array<Record<string, unknown>> = [
+    { type: MSG.hello, version: 1, nonce: NONCE, pid: 12, server: 'abc' },
+    { type: MSG.hello, nonce: NONCE },
+    { type: MSG.registerChannel, channelName: 'C', pid: 3, clientNonce: NONCE, proof: 'p' },
+    { type: MSG.registerChannel, channelName: 'C' },
+    { type: MSG.registerChannelRes, success: true, leaderPid: 9, leaderProof: 'x' },
+    { type: MSG.registerChannelRes, success: false, error: { message: 'no' } },
+    { type: MSG.status, pid: 1, clientNonce: NONCE, proof: 'p' },
+    { type: MSG.statusRes, success: true, leaderProof: 'x', status: { channels: [] } },
+    { type: MSG.invoke, method: 'get', argLength: 2, oneway: false },
+    { type: MSG.invoke, method: 'get', argLength: MAX_ARGS, oneway: true },
+    { type: MSG.invokeResult, success: true },
+    { type: MSG.subscribe, key: 'k' },
+    { type: MSG.unSubscribe, key: 'k' },
+    { type: MSG.subscribeResult, key: '' },
+    { type: MSG.subscribeResultRes },
+    { type: MSG.heartbeat },
+    { type: MSG.heartbeatRes },
+  ];
+  for (const conn of valid) {
+    it(`${conn.type} ${JSON.stringify(conn).slice(0, 60)}`, () => {
+      const input = structuredClone(conn) as ConnObject;
+      const m = parseMessage(input);
+      expect(m).toBe(input);
+      expect(m).toEqual(conn);
+    });
+  }
+
+  it('covers every type in MSG', () => {
+    expect(new Set(valid.map((c) => c.type))).toEqual(new Set(Object.values(MSG)));
+  });
+
+  it('normalizes optional informational fields of the wrong type instead of refusing', () => {
+    for (const oneway of [undefined, 'yes', 1, null, {}]) {
+      expect(parse({ type: MSG.invoke, method: 'm', argLength: 0, oneway })).toMatchObject({ oneway: false });
+    }
+    for (const pid of ['1', 1.5, null, {}]) {
+      expect(parse({ type: MSG.registerChannel, channelName: 'C', pid })).toMatchObject({ pid: undefined });
+      expect(parse({ type: MSG.status, pid })).toMatchObject({ pid: undefined });
+      expect(parse({ type: MSG.hello, nonce: NONCE, pid })).toMatchObject({ pid: undefined });
+      expect(parse({ type: MSG.registerChannelRes, success: true, leaderPid: pid })).toMatchObject({ leaderPid: undefined });
+    }
+    expect(parse({ type: MSG.hello, nonce: NONCE, server: 5 })).toMatchObject({ server: undefined });
+  });
+
+  it('leaves the handshake fields to the handshake', () => {
+    for (const proof of [null, 0, [], {}, 'x']) {
+      expect(parse({ type: MSG.registerChannel, channelName: 'C', clientNonce: 12, proof })).not.toBeInstanceOf(InvalidMessage);
+    }
+  });
+
+  it('does not follow an own "__proto__" key of parsed JSON', () => {
+    const m = parseMessage(JSON.parse('{"type":"invoke","__proto__":{"method":"echo","argLength":0}}') as ConnObject);
+    expect(m).toBeInstanceOf(InvalidMessage);
+    expect((m as InvalidMessage).field).toBe('method');
+  });
+});
+
+describe('parseMessage: every bad field is named', () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    ...[undefined, 1, null, {}, ['m']].map((method): [Record<string, unknown>, string] => [{ type: MSG.invoke, method, argLength: 0 }, 'method']),
+    ...[undefined, -1, 1.5, MAX_ARGS + 1, '1', null, true, [1], 1e300].map((argLength): [Record<string, unknown>, string] => [{ type: MSG.invoke, method: 'm', argLength }, 'argLength']),
+    ...[MSG.invokeResult, MSG.registerChannelRes, MSG.statusRes].flatMap((type) => [undefined, 'true', 1, null].map((success): [Record<string, unknown>, string] => [{ type, success }, 'success'])),
+    ...[MSG.subscribe, MSG.unSubscribe, MSG.subscribeResult].flatMap((type) => [undefined, 7, null, {}, ['k']].map((key): [Record<string, unknown>, string] => [{ type, key }, 'key'])),
+    ...[undefined, '', 5, null].map((channelName): [Record<string, unknown>, string] => [{ type: MSG.registerChannel, channelName }, 'channelName']),
+    ...[undefined, NONCE.toUpperCase(), NONCE.slice(2), `${NONCE}00`, 12, ''].map((nonce): [Record<string, unknown>, string] => [{ type: MSG.hello, nonce }, 'nonce']),
+    ...['x', 'INVOKE', 'invoke ', '__proto__', 'constructor', 'toString'].map((type): [Record<string, unknown>, string] => [{ type }, 'type']),
+  ];
+  for (const [conn, field] of cases) {
+    it(`${JSON.stringify(conn)} -> ${field}`, () => {
+      const bad = invalid(conn);
+      expect(bad.type).toBeUndefined();
+      expect(bad.wireType).toBe(conn.type);
+      expect(bad.field).toBe(field);
+      expect(bad.reason).toContain(field === 'type' ? 'unknown message type' : field);
+    });
+  }
+});
+
+describe('expectMessage', () => {
+  it('passes the expected type and refuses another valid one', () => {
+    expect(expectMessage({ type: MSG.hello, nonce: NONCE }, MSG.hello)).toMatchObject({ nonce: NONCE });
+    const other = expectMessage({ type: MSG.heartbeat }, MSG.hello);
+    expect(other).toBeInstanceOf(InvalidMessage);
+    expect(other).toMatchObject({ wireType: MSG.heartbeat, field: 'type', reason: 'expected hello, got heartbeat' });
+  });
+});
+
+describe('isNonce', () => {
+  it('accepts exactly 64 lowercase hex digits', () => {
+    expect(isNonce(NONCE)).toBe(true);
+    for (const v of [NONCE.toUpperCase(), NONCE.slice(1), `${NONCE}0`, `${NONCE.slice(1)}g`, 1, null, undefined]) expect(isNonce(v)).toBe(false);
+  });
+});
