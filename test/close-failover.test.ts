@@ -317,7 +317,7 @@ describe('close() during failover always settles (stress)', () => {
       await connected; // the election now waits for a hello that never comes
       await w!.call('armClose', { at: Date.now() }, CALL_MS);
       const closed = await w!.waitEvent((e) => e.round === 2 && (e.event === 'closed' || BAD_EVENTS.has(e.event)), 25_000, 'close outcome');
-      expect(closed.event).toBe('closed');
+      expect(closed.event, formatBad(w!, closed)).toBe('closed');
       expect(closed.ms as number).toBeLessThan(5000);
       await w!.kill('SIGKILL');
     } finally {
