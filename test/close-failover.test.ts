@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from './helpers/fuzz-gen.js';
 import { once } from './helpers/wait.js';
 import { freePort, WorkerPool, type Worker, type WorkerEvent } from './helpers/workers.js';
 
@@ -10,12 +11,16 @@ import { freePort, WorkerPool, type Worker, type WorkerEvent } from './helpers/w
 // with its leader logged "electing again" and its close() never resolved).
 //
 // Each round: 4 real processes on a fresh port, each with a client whose real client takes a
-// few ms to close. The leader is SIGKILLed (or closes) at a wall-clock millisecond T, and each
+// few ms to close (SlowClient, or the PM2 example's RegistryClient with a subscription and a
+// publish that a new leader replays). The leader is SIGKILLed (or closes) at a wall-clock millisecond T, and each
 // survivor calls close() at a moment chosen by a seeded PRNG: a few ms before or after T, in
 // its own leaderLost handler (synchronously, a microtask, an immediate or some ms later: during
 // the new election), or when it got its new role. Those left are closed right after. Every
 // close() is watched by its own process (test/fixtures/close-failover.cjs): one that has not
-// settled within STUCK_MS is reported with the process's state, and the round fails.
+// settled within STUCK_MS is reported with the process's state, and the run fails at once.
+// Variants: the new leader's real client slow to be ready (followers wait for their
+// registration answer), close() during the first start, close() while the election waits on a
+// mute port holder; and a self-test of the detector.
 // Several lanes (4 processes each, own ports) run rounds in parallel to get hundreds of rounds
 // in about a minute on a loaded 2-core machine.
 //
@@ -53,20 +58,6 @@ afterAll(async () => {
   await registry?.close();
 });
 
-/** Seeded PRNG (mulberry32): the same seed and round give the same choices. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const between = (rnd: () => number, lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
-const pick = <T>(rnd: () => number, items: T[]): T => items[Math.floor(rnd() * items.length)]!;
-
 type How = 'sync' | 'microtask' | 'immediate' | number;
 /** When a survivor calls close(): at a wall-clock ms, or on one of its client's events; null: closed after the round. */
 type Plan = { at: number } | { on: 'leaderLost' | 'role'; how: How } | null;
@@ -79,12 +70,12 @@ function describePlan(p: Plan, t: number): string {
 }
 
 /** A survivor's plan around the leader's death at T. `slow`: the new leader's real client takes long to be ready. */
-function survivorPlan(rnd: () => number, t: number, slow: boolean): Plan {
-  const x = rnd();
-  if (x < 0.3) return { at: t + between(rnd, -10, 40) };
-  if (x < 0.6) return { on: 'leaderLost', how: pick<How>(rnd, ['sync', 'microtask', 'immediate', between(rnd, 0, 30)]) };
-  if (x < 0.75) return { on: 'leaderLost', how: between(rnd, 30, slow ? 400 : 120) };
-  if (x < 0.85) return { on: 'role', how: pick<How>(rnd, ['sync', 'immediate']) };
+function survivorPlan(rng: Rng, t: number, slow: boolean): Plan {
+  const x = rng.float();
+  if (x < 0.3) return { at: t + rng.int(-10, 40) };
+  if (x < 0.6) return { on: 'leaderLost', how: rng.pick<How>(['sync', 'microtask', 'immediate', rng.int(0, 30)]) };
+  if (x < 0.75) return { on: 'leaderLost', how: rng.int(30, slow ? 400 : 120) };
+  if (x < 0.85) return { on: 'role', how: rng.pick<How>(['sync', 'immediate']) };
   return null;
 }
 
@@ -140,7 +131,7 @@ function closeOutcome(w: Worker, round: number, timeout: number): Promise<unknow
 
 async function playRound(lane: Lane, round: number, kind: Kind): Promise<RoundResult> {
   await lane.fill();
-  const rnd = prng(SEED ^ Math.imul(round + 1, 0x9e3779b1));
+  const rng = new Rng(SEED ^ Math.imul(round + 1, 0x9e3779b1));
   const ws = [...lane.workers];
   const marks = new Map(ws.map((w) => [w, w.events.length]));
   const options = { ...OPTIONS, port: await freePort() };
@@ -161,10 +152,10 @@ async function playRound(lane: Lane, round: number, kind: Kind): Promise<RoundRe
   if (kind === 'startup') {
     // Close during the first election and the first ready: the real client of whoever leads
     // takes 30-200ms to be ready; followers wait for their registration answer meanwhile.
-    await Promise.all(ws.map((w) => call(w, 'configure', { readyMs: between(rnd, 30, 200), closeMs: between(rnd, 1, 8) })));
+    await Promise.all(ws.map((w) => call(w, 'configure', { readyMs: rng.int(30, 200), closeMs: rng.int(1, 8) })));
     t = Date.now() + 40;
     survivors = ws;
-    plans = ws.map(() => (rnd() < 0.8 ? { at: t + between(rnd, 0, 260) } : null));
+    plans = ws.map(() => (rng.bool(0.8) ? { at: t + rng.int(0, 260) } : null));
     await Promise.all(ws.map(async (w, i) => {
       await call(w, 'create', { options, wait: false, round });
       const plan = plans[i]!;
@@ -175,7 +166,7 @@ async function playRound(lane: Lane, round: number, kind: Kind): Promise<RoundRe
   } else {
     const slow = kind.endsWith('slow-ready');
     const registryPort = kind.startsWith('registry') ? registry!.port : undefined;
-    await Promise.all(ws.map((w) => call(w, 'configure', { readyMs: 0, closeMs: between(rnd, 1, 8) })));
+    await Promise.all(ws.map((w) => call(w, 'configure', { readyMs: 0, closeMs: rng.int(1, 8) })));
     const created = await Promise.all(ws.map((w) => call<{ role: string }>(w, 'create', { options, round, registryPort })));
     const leaders = ws.filter((_, i) => created[i]?.role === 'leader');
     if (leaders.length !== 1 || problems.length > 0) {
@@ -186,10 +177,10 @@ async function playRound(lane: Lane, round: number, kind: Kind): Promise<RoundRe
     const leader = leaders[0]!;
     survivors = ws.filter((w) => w !== leader);
     // Whoever becomes the next leader creates a real client this slow to be ready.
-    await Promise.all(survivors.map((w) => call(w, 'configure', { readyMs: slow ? between(rnd, 80, 300) : between(rnd, 0, 5) })));
+    await Promise.all(survivors.map((w) => call(w, 'configure', { readyMs: slow ? rng.int(80, 300) : rng.int(0, 5) })));
     // Far enough ahead that every survivor is armed before T, even under load.
     t = Date.now() + 60;
-    plans = survivors.map(() => survivorPlan(rnd, t, slow));
+    plans = survivors.map(() => survivorPlan(rng, t, slow));
     const dies = kind.includes('kill');
     await Promise.all([
       // Under load T may pass before the answer is sent: the leader is then already dead.
