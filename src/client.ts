@@ -69,6 +69,8 @@ export class ClusterClient extends CompatBase {
   readonly #run: Promise<void>;
   #role: Role | undefined;
   #gate = new Gate();
+  /** Resolves the next time a role becomes ready (then replaced); rejected by close(). */
+  #nextReady = new Gate();
   #closing: Promise<void> | undefined;
   #unforward: ((keepErrors: boolean) => void) | undefined;
   #elections = 0;
@@ -143,9 +145,50 @@ export class ClusterClient extends CompatBase {
 
   async [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
     if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
+    if (!oneway && this.#methods.idempotent.has(method)) return this.#invokeIdempotent(method, args);
     if (this.#serving) return this.#role!.invoke(method, args, oneway);
     const timeLeft = await this.#waitForLeader(method);
     return this.#role!.invoke(method, args, oneway, timeLeft);
+  }
+
+  /**
+   * A call of a method marked idempotent: when its leader dies with it (in flight, or sent into
+   * a connection whose death was not noticed yet), it is sent again to the next leader. The
+   * responseTimeout counts from the first send and covers every attempt and every wait.
+   */
+  async #invokeIdempotent(method: string, args: unknown[]): Promise<unknown> {
+    let timeLeft = await this.#waitForLeader(method);
+    const deadline = Date.now() + (timeLeft ?? this.#opts.responseTimeout);
+    for (;;) {
+      const role = this.#role!;
+      try {
+        return await role.invoke(method, args, false, timeLeft);
+      } catch (err) {
+        // ConnectionClosedError: the leader went away with the call. ClientClosedError while
+        // this client is open: the role had died and sent nothing. Anything else is an answer.
+        const cutOff = err instanceof ConnectionClosedError || (err instanceof ClientClosedError && !this.#life.closing);
+        if (!cutOff || this.#life.closing) throw err;
+        debug('%s: %s() cut off by the leader going away; sending it again to the next one', this.#opts.name, method);
+        timeLeft = await this.#waitForRoleAfter(role, method, deadline);
+      }
+    }
+  }
+
+  /** Waits until a role other than `dead` serves, until `deadline`; resolves with the time left. */
+  async #waitForRoleAfter(dead: Role, method: string, deadline: number): Promise<number> {
+    for (;;) {
+      if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}(): client closed while it waited for a new leader`);
+      const left = deadline - Date.now();
+      if (this.#serving && this.#role !== dead) return Math.max(1, left);
+      if (left <= 0) {
+        throw new ResponseTimeoutError(`[leaderlink:${this.#opts.name}] ${method}(): its leader went away and no new leader took over on port ${this.#opts.port} within its ${this.#opts.responseTimeout}ms (responseTimeout)`);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#nextReady.promise,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+      ]).finally(() => clearTimeout(timer));
+    }
   }
 
   [kClose](): Promise<void> {
@@ -163,6 +206,7 @@ export class ClusterClient extends CompatBase {
     this.#life.to('closing');
     const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
     this.#gate.reject(closed);
+    this.#nextReady.reject(closed);
     this.#abort.abort();
     // The lifecycle task ends at its next wait; then nothing else creates or replaces a role.
     await this.#run;
@@ -211,6 +255,9 @@ export class ClusterClient extends CompatBase {
       reported = undefined;
       this.#life.to('ready');
       this.#gate.resolve();
+      const signalled = this.#nextReady;
+      this.#nextReady = new Gate();
+      signalled.resolve();
       this.ready(true);
       this.emit('role', this.role);
       debug('%s: %s ready (pid %d)', this.#opts.name, this.#role!.kind, process.pid);

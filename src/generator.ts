@@ -66,7 +66,18 @@ export type ClusterClientOf<I, D extends Record<string, DelegateTarget>, O exten
 /** Explicit delegates win over the automatic ones. */
 type WithAuto<I, D extends Record<string, DelegateTarget>> = D & Omit<AutoTargets<I>, keyof D>;
 
-type Descriptor = { type: 'delegate'; to: DelegateTarget } | { type: 'override'; value: unknown };
+type Descriptor = { type: 'delegate'; to: DelegateTarget; idempotent?: boolean } | { type: 'override'; value: unknown };
+
+/** The third argument of delegate(). */
+export interface DelegateOptions {
+  /**
+   * The method may safely run twice (a read, or a write that is the same when repeated). A call
+   * that the leader's death cut off (in flight, or sent before the death was noticed) is then
+   * sent again to the next leader, all within its responseTimeout, instead of failing with
+   * ConnectionClosedError. Only for `invoke`.
+   */
+  idempotent?: boolean;
+}
 
 /**
  * Describes how a data client class is wrapped; `create()` makes the wrapper. Same surface as
@@ -87,14 +98,23 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
     resolveOptions(defaultName(DataClient), options);
   }
 
-  /** Delegates `from` (a method of the data client) to `to`: invoke (default), invokeOneway, subscribe, unSubscribe, publish or close. */
-  delegate<K extends MethodKeys<InstanceType<C>>, T extends DelegateTarget = 'invoke'>(from: K, to?: T): ClientGenerator<C, D & Record<K, T>, O> {
+  /**
+   * Delegates `from` (a method of the data client) to `to`: invoke (default), invokeOneway,
+   * subscribe, unSubscribe, publish or close. `{ idempotent: true }` (invoke only): see DelegateOptions.
+   */
+  delegate<K extends MethodKeys<InstanceType<C>>, T extends DelegateTarget = 'invoke'>(from: K, to?: T, options?: DelegateOptions): ClientGenerator<C, D & Record<K, T>, O> {
     if (typeof from !== 'string' || from.length === 0) throw new InvalidOptionError(`delegate(from, to): from must be a method name, got ${String(from)}`);
     const target = to ?? 'invoke';
     if (!TARGETS.has(target)) {
       throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}): to must be one of ${[...TARGETS].join(', ')}`);
     }
-    this.#descriptors.set(from, { type: 'delegate', to: target });
+    if (options !== undefined && (options === null || typeof options !== 'object' || (options.idempotent !== undefined && typeof options.idempotent !== 'boolean'))) {
+      throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}, options): options must be { idempotent?: boolean }`);
+    }
+    if (options?.idempotent && target !== 'invoke') {
+      throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}, { idempotent: true }): only invoke methods can be idempotent`);
+    }
+    this.#descriptors.set(from, { type: 'delegate', to: target, idempotent: options?.idempotent === true });
     return this as unknown as ClientGenerator<C, D & Record<K, T>, O>;
   }
 
@@ -111,7 +131,7 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
     const options = resolveOptions(defaultName(DataClient), this.#options);
     const descriptors = new Map(this.#descriptors);
     if (options.autoGenerate) autoGenerate(DataClient, descriptors);
-    const methods = methodTable(DataClient, options.name, descriptors);
+    const methods = methodTable(DataClient, options.name, descriptors, options.idempotentMethods);
     const client = new ClusterClient({ options, methods, createRealClient: () => Reflect.construct(DataClient, args) as object });
     for (const [name, d] of descriptors) {
       const value = d.type === 'override' ? d.value : wrapperMethod(client, name, d.to);
@@ -145,10 +165,11 @@ function autoGenerate(DataClient: DataClientClass, descriptors: Map<string, Desc
 }
 
 /** Checks every delegated method exists and builds the allow-list the leader enforces. */
-function methodTable(DataClient: DataClientClass, channel: string, descriptors: Map<string, Descriptor>): MethodTable {
+function methodTable(DataClient: DataClientClass, channel: string, descriptors: Map<string, Descriptor>, idempotentMethods: readonly string[]): MethodTable {
   const proto = DataClient.prototype as Record<string, unknown>;
   const callable = new Set<string>();
-  const table: { -readonly [K in keyof MethodTable]: MethodTable[K] } = { callable };
+  const idempotent = new Set<string>();
+  const table: { -readonly [K in keyof MethodTable]: MethodTable[K] } = { callable, idempotent };
   for (const [name, d] of descriptors) {
     if (d.type !== 'delegate') continue;
     const exists = typeof proto[name] === 'function';
@@ -160,7 +181,15 @@ function methodTable(DataClient: DataClientClass, channel: string, descriptors: 
       throw new InvalidOptionError(`[leaderlink:${channel}] delegate(${JSON.stringify(name)}, ${JSON.stringify(d.to)}): ${defaultName(DataClient)} has no method ${name}()`);
     }
     if (d.to === 'invoke' || d.to === 'invokeOneway' || d.to === 'publish') callable.add(name);
+    if (d.idempotent) idempotent.add(name);
     if (d.to === 'subscribe' || d.to === 'unSubscribe' || d.to === 'publish') table[d.to] = name;
+  }
+  for (const name of idempotentMethods) {
+    const d = descriptors.get(name);
+    if (d?.type !== 'delegate' || d.to !== 'invoke') {
+      throw new InvalidOptionError(`[leaderlink:${channel}] option idempotentMethods names ${JSON.stringify(name)}, which is not an invoke-delegated method of ${defaultName(DataClient)}`);
+    }
+    idempotent.add(name);
   }
   return table;
 }

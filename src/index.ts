@@ -1,6 +1,6 @@
 // The public face of leaderlink: re-exports only.
 export { cluster, close, ClientGenerator } from './generator.js';
-export type { ClusterClientOf, DataClientClass, DelegateTarget, DelegatedMethod, MethodKeys, AutoDelegated } from './generator.js';
+export type { ClusterClientOf, DataClientClass, DelegateOptions, DelegateTarget, DelegatedMethod, MethodKeys, AutoDelegated } from './generator.js';
 export { APIClientBase } from './api-client.js';
 export type { APIClientOptions } from './api-client.js';
 export { ClusterClient } from './client.js';

@@ -46,6 +46,12 @@ export interface ClusterOptions {
   secret?: string | Buffer;
   /** Directory of the per-user secret file (never fallen back from). Default: env LEADERLINK_SECRET_DIR, else ~/.leaderlink, else $XDG_RUNTIME_DIR/leaderlink, else <os.tmpdir()>/leaderlink-<uid>. */
   secretDir?: string;
+  /**
+   * invoke methods that may safely run twice: a call the leader's death cuts off is sent again to
+   * the next leader within its responseTimeout (same as delegate(name, 'invoke', { idempotent: true })).
+   * Default: none.
+   */
+  idempotentMethods?: readonly string[];
 }
 
 /** The port the processes compete for when neither the option nor the env names one (cluster-client's). */
@@ -100,6 +106,7 @@ export const DEFAULTS: Readonly<Omit<OptionFields, 'name'>> = Object.freeze({
   maxQueuedBytes: 64 * 1024 * 1024,
   secret: undefined,
   secretDir: undefined,
+  idempotentMethods: Object.freeze([]) as readonly string[],
 });
 
 /** How one field is read and checked. */
@@ -197,6 +204,10 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
     nullIsAValue: true,
     valid: (v) => v === undefined || (typeof v === 'string' && v.length > 0),
     message: (name, v) => `option ${name} must be a non-empty path, got ${describe(v)}`,
+  },
+  idempotentMethods: {
+    valid: (v) => Array.isArray(v) && v.every((m) => typeof m === 'string' && m.length > 0),
+    message: (name, v) => `option ${name} must be an array of method names, got ${describe(v)}`,
   },
   maxWaitTime: duration(0),
   connectTimeout: { ...duration(1), env: { variable: 'NODE_CLUSTER_CLIENT_CONNECT_TIMEOUT', parse: envInt } },

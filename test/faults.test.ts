@@ -73,13 +73,22 @@ async function theLeader(ws: Worker[]): Promise<Worker> {
 }
 
 /** Forks `n` workers that each create a logged Registry client on a fresh port; returns them and the one leader. */
-async function startRegistryCluster(n: number, responseTimeout: number, heartbeatInterval: number): Promise<{ workers: Worker[]; leader: Worker; followers: Worker[] }> {
+async function startRegistryCluster(n: number, responseTimeout: number, heartbeatInterval: number, more: Record<string, unknown> = {}): Promise<{ workers: Worker[]; leader: Worker; followers: Worker[] }> {
   const port = await freePort();
   const workers = pool.spawn(n);
-  const options = { port, name: 'Registry', responseTimeout, heartbeatInterval };
+  const options = { port, name: 'Registry', responseTimeout, heartbeatInterval, ...more };
   await Promise.all(workers.map((w) => w.call<Created>('createLogged', { options, registryPort: registry.port })));
   const leader = await theLeader(workers);
   return { workers, leader, followers: workers.filter((w) => w !== leader) };
+}
+
+/** SIGKILLs the one leader among the live `workers`; the others are the survivors. */
+async function killTheLeader(workers: Worker[]): Promise<{ survivors: Worker[]; killedAt: number }> {
+  const before = live(workers);
+  const leader = await theLeader(before);
+  const killedAt = Date.now();
+  await leader.kill('SIGKILL');
+  return { survivors: before.filter((w) => w !== leader), killedAt };
 }
 
 /** Checks what a load loop recorded: right answers or named errors, each within `boundMs`. */
@@ -148,11 +157,7 @@ describe('fault injection', () => {
 
     const failoverMs: number[] = [];
     for (let round = 1; round <= 5; round++) {
-      const before = live(workers);
-      const leader = await theLeader(before);
-      const survivors = before.filter((w) => w !== leader);
-      const killedAt = Date.now();
-      await leader.kill('SIGKILL');
+      const { survivors, killedAt } = await killTheLeader(workers);
       const firstOk = await firstSuccessAfter(survivors, killedAt, 30_000, `failover ${round}`);
       failoverMs.push(...firstOk.map((t) => t - killedAt));
       const next = await theLeader(survivors);
@@ -266,5 +271,32 @@ describe('fault injection', () => {
     await waitFor(() => followers.every((w) => lastPush(w, 'close.key') === 'after-close'), { timeout: 15_000, message: 'a push after the close in every follower' });
     for (const w of workers) expect(crashes(w)).toEqual([]);
     expect(leader.exited).toBe(false);
+  });
+  it('idempotent methods: no call fails across three SIGKILLs of the leader under load', { timeout: 180_000 }, async () => {
+    const responseTimeout = 3000;
+    const bound = responseTimeout + 3000;
+    const { workers } = await startRegistryCluster(5, responseTimeout, 1000, { idempotentMethods: ['echo'] });
+    await Promise.all(workers.map((w) => w.call('startLoad', { lanes: 3, gapMs: 1 })));
+    await firstSuccessAfter(workers, Date.now(), 20_000, 'load started');
+    let cutOff = 0;
+    for (let round = 1; round <= 3; round++) {
+      const { survivors, killedAt } = await killTheLeader(workers);
+      await waitFor(async () => (await Promise.all(survivors.map((w) => report(w, killedAt)))).every((r) => r.okAfter >= 30),
+        { timeout: 30_000, interval: 25, message: `failover ${round}: 30 successful calls per survivor` });
+      // Calls that were on their way when the leader died: without the resend they would fail.
+      for (const r of await Promise.all(survivors.map((w) => report(w, killedAt)))) cutOff += r.spanning;
+      for (const w of survivors) checkLoad(await report(w), bound, new Set());
+    }
+    const survivors = live(workers);
+    expect(survivors).toHaveLength(2);
+    // Hundreds of calls, however slow the machine: stop once each last survivor made 200.
+    await waitFor(async () => (await Promise.all(survivors.map((w) => report(w)))).every((r) => r.total >= 200),
+      { timeout: 30_000, interval: 25, message: '200 calls per last survivor' });
+    const reports = await Promise.all(survivors.map((w) => w.call<LoadReport>('stopLoad', { timeout: bound })));
+    for (const r of reports) checkLoad(r, bound, new Set());
+    const total = reports.reduce((n, r) => n + r.total, 0);
+    console.log(`idempotent: ${total} calls in the 2 last survivors, 0 failed, ${cutOff} spanning a kill`);
+    expect(total).toBeGreaterThanOrEqual(400);
+    expect(cutOff).toBeGreaterThan(0);
   });
 });

@@ -365,6 +365,33 @@ describe('leader and follower over loopback', () => {
     expect(follower.role).toBe('leader');
   });
 
+  it('an idempotent call in flight when the leader goes is sent again to the next leader (delegate third argument)', async () => {
+    const makeIdem = (): ClusterClient & { slow(ms: number): Promise<string> } => {
+      const c = cluster(TestClient, { port: h.port, name: 'Idem', responseTimeout: 5000 }).delegate('slow', 'invoke', { idempotent: true }).create();
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c;
+    };
+    const leader = makeIdem();
+    await leader.ready();
+    const follower = makeIdem();
+    await follower.ready();
+    const inflight = follower.slow(300);
+    await waitFor(() => follower.stats().inFlight === 1, { message: 'the call on its way to the leader' });
+    await leader.close();
+    // Answered by the follower itself, which became the next leader, within one responseTimeout.
+    expect(await inflight).toBe('slow done');
+    expect(follower.role).toBe('leader');
+    expect(follower.stats().leaderLosses).toBe(1);
+  });
+
+  it('delegate options and idempotentMethods are validated', () => {
+    expect(() => cluster(TestClient, { port: h.port }).delegate('echo', 'invokeOneway', { idempotent: true })).toThrow(/only invoke methods can be idempotent/);
+    expect(() => cluster(TestClient, { port: h.port }).delegate('echo', 'invoke', { idempotent: 'yes' } as never)).toThrow(/options must be \{ idempotent\?: boolean \}/);
+    expect(() => cluster(TestClient, { port: h.port, idempotentMethods: 'echo' } as never)).toThrow(/option idempotentMethods must be an array of method names/);
+    expect(() => cluster(TestClient, { port: h.port, idempotentMethods: ['push'] }).create()).toThrow(/idempotentMethods names "push", which is not an invoke-delegated method/);
+  });
+
   it('the leader drops a registered follower that stays silent for 3 heartbeats', async () => {
     const leader = make({ heartbeatInterval: 100 });
     await leader.ready();

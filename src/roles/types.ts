@@ -5,6 +5,8 @@ export type Listener = (value: any) => void;
 export interface MethodTable {
   /** Methods a follower may call by name: invoke, invokeOneway and publish targets. Nothing else. */
   callable: ReadonlySet<string>;
+  /** invoke methods the user marked idempotent: a call the leader's death cut off is sent again to the next leader. */
+  idempotent: ReadonlySet<string>;
   subscribe?: string;
   unSubscribe?: string;
   publish?: string;
