@@ -246,7 +246,7 @@ export class ClusterClient extends CompatBase {
         // `error` listeners hear that it cannot get a leader: once per distinct failure, not once per retry.
         if (error.message !== reported) {
           reported = error.message;
-          this.emit('error', error);
+          this.#emitFromLifecycle('error', error);
         }
         await delay(pause, this.#abort.signal);
         continue;
@@ -259,11 +259,26 @@ export class ClusterClient extends CompatBase {
       this.#nextReady = new Gate();
       signalled.resolve();
       this.ready(true);
-      this.emit('role', this.role);
+      this.#emitFromLifecycle('role', this.role);
       debug('%s: %s ready (pid %d)', this.#opts.name, this.#role!.kind, process.pid);
       const err = await Promise.race([lost, this.#closed.then(() => undefined)]);
       if (this.#life.closing) return;
       this.#onLost(err);
+    }
+  }
+
+  /**
+   * Emits from inside #lifecycle. A listener that throws must not end the task (failover would
+   * stop and close() would reject): its exception is rethrown on its own, as any listener
+   * throwing in an I/O callback would be.
+   */
+  #emitFromLifecycle(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
     }
   }
 
@@ -274,7 +289,7 @@ export class ClusterClient extends CompatBase {
     this.ready(false);
     const leaderPid = this.#role!.stats().leaderPid ?? '?';
     this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
-    this.emit('leaderLost', err);
+    this.#emitFromLifecycle('leaderLost', err);
   }
 
   /**

@@ -139,3 +139,29 @@ describe('a port held by a cluster-client 3.x leader', () => {
     }
   });
 });
+
+describe('a listener that throws', () => {
+  it('does not stop the client: the exception surfaces as uncaught, the client still serves and closes', async () => {
+    const port = await freePort();
+    const { execFile } = await import('node:child_process');
+    const script = `
+      const cluster = require(${JSON.stringify(path.join(__dirname, '..', 'entry', 'index.cjs'))});
+      const { EventEmitter } = require('node:events');
+      class Echo extends EventEmitter { async echo(v) { return v; } }
+      const uncaught = [];
+      process.on('uncaughtException', (err) => uncaught.push(err.message));
+      const client = cluster(Echo, { port: ${port}, name: 'Throwing' }).create();
+      client.on('role', () => { throw new Error('listener bug'); });
+      (async () => {
+        await client.ready();
+        const echoed = await client.echo('still works');
+        await client.close();
+        console.log(JSON.stringify({ echoed, uncaught, role: client.role }));
+      })().catch((err) => { console.log(JSON.stringify({ failed: err.message })); process.exitCode = 1; });
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    expect(JSON.parse(out)).toEqual({ echoed: 'still works', uncaught: ['listener bug'], role: 'leader' });
+  });
+});
