@@ -11,6 +11,8 @@ const { quietLogger, waitFor } = require('./ctl.cjs');
 function loadLib(lib) {
   // the orchestrator freezes one copy of entry/ + dist/ for the whole run (LEADERLINK_BENCH_ENTRY)
   if (lib === 'leaderlink') return require(process.env.LEADERLINK_BENCH_ENTRY || path.join(__dirname, '..', '..', 'entry', 'index.cjs'));
+  // another build of leaderlink (run.cjs --baseline DIR), for before/after ratios in one run
+  if (lib === 'baseline') return require(process.env.LEADERLINK_BENCH_BASELINE_ENTRY);
   if (lib === 'cluster-client') return require('cluster-client');
   throw new Error(`unknown lib ${lib}`);
 }
@@ -34,7 +36,7 @@ async function initMember(opts) {
     subscribe: (key, l) => client.subscribe({ dataId: key }, l),
     onLost(fn) {
       // leaderlink: 'leaderLost'; cluster-client re-emits its follower's socket 'close'
-      client.on(opts.lib === 'leaderlink' ? 'leaderLost' : 'close', fn);
+      client.on(opts.lib === 'cluster-client' ? 'close' : 'leaderLost', fn);
     },
   };
   const realClient = () => {

@@ -28,6 +28,10 @@ async function inBatches(n, size, fn) {
   return out;
 }
 
+// Comparators whose processes are cluster members (roles/leader.cjs, roles/follower.cjs):
+// leaderlink, another leaderlink build (--baseline) and cluster-client.
+const MEMBER_LIBS = new Set(['leaderlink', 'baseline', 'cluster-client']);
+
 function profArgv(profile, comp, role) {
   if (!profile || comp !== 'leaderlink') return [];
   const dir = path.join(profile, role);
@@ -50,7 +54,7 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
   g.stop = () => stopAll(roles, profile && comp === 'leaderlink' ? 5000 : 0);
   g.addFollowers = async (k) => {
     let added;
-    if (comp === 'leaderlink' || comp === 'cluster-client') {
+    if (MEMBER_LIBS.has(comp)) {
       added = await inBatches(k, 8, () => startRole('follower', member(compete ? undefined : false),
         { name: `${comp} follower`, execArgv: profArgv(profile, comp, 'follower') }).then(track));
       const wrong = added.filter((r) => r.readyInfo.isLeader);
@@ -70,7 +74,7 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
     return added;
   };
   try {
-    if (comp === 'leaderlink' || comp === 'cluster-client') {
+    if (MEMBER_LIBS.has(comp)) {
       g.leader = track(await startRole('leader', member(true), { name: `${comp} leader`, execArgv: profArgv(profile, comp, 'leader') }));
       if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: forced leader is not leader`);
     } else if (comp === 'raw') {
