@@ -16,7 +16,8 @@
  *    JSON.parse.
  *
  * Buffers never pass through JSON (Buffer.prototype.toJSON is never called): their bytes are
- * copied once into the side table on encode. On decode a Buffer that fills at least half of the
+ * copied once into the side table on encode (the send path, encodeForWire / packArgsForWire,
+ * references big ones instead). On decode a Buffer that fills at least half of the
  * memory the input lives in is returned as a view of the input (zero copy, bounded retention);
  * smaller ones are copied out so they never keep a large socket chunk alive. Decoding hostile bytes throws CodecError and nothing else, and never touches
  * Object.prototype: a "__proto__" key comes back as an own data property.
@@ -24,6 +25,7 @@
  * Argument packing (`packArgs`): per argument, u32 BE length + that many encoded bytes.
  */
 import { CodecError, deserializeError, serializeError } from './errors.js';
+import { ByteParts, REFERENCE_MIN } from './protocol/byte-parts.js';
 
 export interface Transcode {
   encode(value: unknown): Buffer;
@@ -176,23 +178,51 @@ function toTagged(v: unknown, st: EncodeState): unknown {
   return out;
 }
 
-function encodeTagged(value: unknown): Buffer {
+/** The tagged encoding of a value, before its bytes are laid out; null for a top-level function/symbol. */
+interface Tagged {
+  json: string;
+  jsonLen: number;
+  side: Uint8Array[];
+  sideLen: number;
+}
+
+function tag(value: unknown): Tagged | null {
   const st: EncodeState = { side: [], sideLen: 0, ancestors: new Set() };
   const tree = toTagged(value, st);
-  if (tree === DROP) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
+  if (tree === DROP) return null;
   const json = JSON.stringify(tree);
   const jsonLen = Buffer.byteLength(json, 'utf8');
   if (jsonLen > U32_MAX) throw new CodecError(`encoded JSON of ${jsonLen} bytes is too large`);
-  const buf = Buffer.allocUnsafe(TAGGED_HEADER + jsonLen + st.sideLen);
+  return { json, jsonLen, side: st.side, sideLen: st.sideLen };
+}
+
+/** A new buffer holding the tagged header and JSON, with `room` more bytes left at its end. */
+function taggedHead(t: Tagged, room: number): Buffer {
+  const buf = Buffer.allocUnsafe(TAGGED_HEADER + t.jsonLen + room);
   buf[0] = TAGGED;
-  buf.writeUInt32BE(jsonLen, 1);
-  buf.write(json, TAGGED_HEADER, jsonLen, 'utf8');
-  let pos = TAGGED_HEADER + jsonLen;
-  for (const part of st.side) {
+  buf.writeUInt32BE(t.jsonLen, 1);
+  buf.write(t.json, TAGGED_HEADER, t.jsonLen, 'utf8');
+  return buf;
+}
+
+function encodeTagged(value: unknown): Buffer {
+  const t = tag(value);
+  if (t === null) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
+  const buf = taggedHead(t, t.sideLen);
+  let pos = TAGGED_HEADER + t.jsonLen;
+  for (const part of t.side) {
     buf.set(part, pos);
     pos += part.length;
   }
   return buf;
+}
+
+function encodeFailure(err: unknown): Error {
+  if (err instanceof CodecError) return err;
+  if (err instanceof RangeError) {
+    return new CodecError(`cannot encode value: ${err.message} (too deeply nested or too large?)`, { cause: err });
+  }
+  return new CodecError(`cannot encode value: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
 function encode(value: unknown): Buffer {
@@ -201,12 +231,89 @@ function encode(value: unknown): Buffer {
     if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
     return encodeTagged(value);
   } catch (err) {
-    if (err instanceof CodecError) throw err;
-    if (err instanceof RangeError) {
-      throw new CodecError(`cannot encode value: ${err.message} (too deeply nested or too large?)`, { cause: err });
-    }
-    throw new CodecError(`cannot encode value: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw encodeFailure(err);
   }
+}
+
+/* ------------------------------------------------------------------ encode for the wire */
+
+/**
+ * The encoding of one value for a frame, not yet laid out: `own` is fresh memory, `side` the
+ * caller's Buffers in side-table order (the default transcode only); joined, own + side are
+ * exactly `transcode.encode(value)`.
+ */
+interface Pieces {
+  own: Uint8Array;
+  side: readonly Uint8Array[];
+  length: number;
+}
+
+const NO_SIDE: readonly Uint8Array[] = Object.freeze([]);
+const EMPTY = Buffer.alloc(0);
+
+function encodePieces(value: unknown, transcode: Transcode): Pieces {
+  if (transcode !== defaultTranscode) {
+    const own = transcode.encode(value);
+    return { own, side: NO_SIDE, length: own instanceof Uint8Array ? own.length : 0 };
+  }
+  if (value === undefined) return { own: EMPTY, side: NO_SIDE, length: 0 };
+  try {
+    if (isPlain(value, [])) {
+      const own = Buffer.from(JSON.stringify(value), 'utf8');
+      return { own, side: NO_SIDE, length: own.length };
+    }
+    const t = tag(value);
+    if (t === null) return { own: EMPTY, side: NO_SIDE, length: 0 };
+    return { own: taggedHead(t, 0), side: t.side, length: TAGGED_HEADER + t.jsonLen + t.sideLen };
+  } catch (err) {
+    throw encodeFailure(err);
+  }
+}
+
+/** Copies the pieces to `buf` at `pos`; returns the position after them. */
+function copyPieces(p: Pieces, buf: Buffer, pos: number): number {
+  buf.set(p.own, pos);
+  pos += p.own.length;
+  for (const part of p.side) {
+    buf.set(part, pos);
+    pos += part.length;
+  }
+  return pos;
+}
+
+/**
+ * Appends the pieces to `out`. `own` is fresh memory (the default transcode's header and JSON)
+ * and is always safe to reference when big. With `borrow`, a big Buffer of the caller's (or a
+ * custom transcode's output) is referenced too: it is written to the socket from its own memory,
+ * like socket.write(buf), so it must not change until the call settles. Without `borrow` it is
+ * copied once (oneway calls have no moment after which the caller knows the bytes are sent).
+ */
+function appendPieces(p: Pieces, out: ByteParts, borrow: boolean, custom: boolean): void {
+  if (borrow || !custom) out.add(p.own);
+  else out.addCopy(p.own);
+  for (const part of p.side) {
+    if (borrow) out.add(part);
+    else out.addCopy(part);
+  }
+}
+
+/**
+ * `transcode.encode(value)` for a result about to be sent: the same bytes, but a big encoding
+ * comes back as pieces that reference big Buffers instead of joining them (no copy). The real
+ * client handed the value over by returning it, so its Buffers are borrowed.
+ */
+export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
+  if (transcode !== defaultTranscode) return transcode.encode(value);
+  const p = encodePieces(value, transcode);
+  if (p.side.length === 0) return p.own as Buffer;
+  if (p.length < REFERENCE_MIN) {
+    const buf = Buffer.allocUnsafe(p.length);
+    copyPieces(p, buf, 0);
+    return buf;
+  }
+  const out = new ByteParts();
+  appendPieces(p, out, true, false);
+  return out.end();
 }
 
 /* ------------------------------------------------------------------ decode */
@@ -329,23 +436,43 @@ export const defaultTranscode: Transcode = Object.freeze({ encode, decode });
 
 /** Packs invoke arguments: per argument, u32 BE length + encoded bytes, in one final allocation. */
 export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
+  const packed = packArgsForWire(args, transcode);
+  return packed instanceof ByteParts ? packed.join() : packed;
+}
+
+/**
+ * packArgs for a frame about to be sent: the same bytes, one buffer when they are small, else
+ * pieces that reference big encoded arguments instead of copying them, and big Buffers of the
+ * caller too when `borrow` (a call with a response: they must not change until it settles).
+ */
+export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): Buffer | ByteParts {
   const count = args.length;
-  const parts = new Array<Buffer>(count);
+  const pieces = new Array<Pieces>(count);
   let total = 0;
+  let big = false;
   for (let i = 0; i < count; i++) {
-    const part = transcode.encode(args[i]);
-    if (!(part instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof part} for argument ${i}, expected a Buffer`);
-    if (part.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${part.length} bytes, more than ${U32_MAX}`);
-    parts[i] = part;
-    total += 4 + part.length;
+    const p = encodePieces(args[i], transcode);
+    if (!(p.own instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof p.own} for argument ${i}, expected a Buffer`);
+    if (p.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${p.length} bytes, more than ${U32_MAX}`);
+    pieces[i] = p;
+    total += 4 + p.length;
+    if (p.length >= REFERENCE_MIN) big = true;
+  }
+  if (big) {
+    const out = new ByteParts();
+    for (let i = 0; i < count; i++) {
+      const p = pieces[i]!;
+      out.addU32(p.length);
+      appendPieces(p, out, borrow, transcode !== defaultTranscode);
+    }
+    return out.end();
   }
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
   for (let i = 0; i < count; i++) {
-    const part = parts[i]!;
-    buf.writeUInt32BE(part.length, pos);
-    buf.set(part, pos + 4);
-    pos += 4 + part.length;
+    const p = pieces[i]!;
+    buf.writeUInt32BE(p.length, pos);
+    pos = copyPieces(p, buf, pos + 4);
   }
   return buf;
 }

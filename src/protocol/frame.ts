@@ -14,6 +14,7 @@
  * ```
  */
 import { ProtocolError } from '../errors.js';
+import { ByteParts, REFERENCE_MIN } from './byte-parts.js';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 24;
@@ -44,6 +45,11 @@ export interface FrameInput {
   app?: Buffer | null;
 }
 
+/** A frame to send: its application object may also be pieces, written in order without being joined. */
+export interface OutgoingFrame extends Omit<FrameInput, 'app'> {
+  app?: Buffer | ByteParts | null;
+}
+
 /**
  * A connection object checked and serialized once, for the ones sent again and again (invoke
  * headers per method, invoke_result, heartbeat_res): the hot path then copies ~40 bytes instead
@@ -63,7 +69,44 @@ const TWO_32 = 0x1_0000_0000;
 const U32_MAX = 0xffff_ffff;
 
 /** Encodes one frame into a single freshly allocated Buffer. Throws ProtocolError on invalid input. */
-export function encodeFrame(f: FrameInput): Buffer {
+export function encodeFrame(f: OutgoingFrame): Buffer {
+  const app = f.app;
+  const appLen = app == null ? 0 : app.length;
+  const buf = encodeHead(f, appLen, true);
+  const pos = buf.length - appLen;
+  if (app instanceof ByteParts) {
+    let at = pos;
+    for (const part of app.parts) {
+      buf.set(part, at);
+      at += part.length;
+    }
+  } else if (appLen > 0) {
+    buf.set(app as Uint8Array, pos);
+  }
+  return buf;
+}
+
+/**
+ * Encodes one frame for writing: the same bytes as encodeFrame, but a frame whose application
+ * object is big comes back as [header + connection object, ...application pieces], the pieces
+ * referenced rather than copied (the socket writes them in one writev). Small frames stay one
+ * buffer, which is the cheaper write for them.
+ */
+export function encodeFrameParts(f: OutgoingFrame): Buffer | Buffer[] {
+  const app = f.app;
+  if (app instanceof ByteParts) {
+    if (app.length < REFERENCE_MIN) return encodeFrame(f);
+    return [encodeHead(f, app.length, false), ...app.parts];
+  }
+  if (app == null || app.length < REFERENCE_MIN) return encodeFrame(f);
+  return [encodeHead(f, app.length, false), app];
+}
+
+/**
+ * Checks the frame and writes its header and connection object into a new buffer which, when
+ * `withApp`, also has room for the `appLen` application bytes at its end.
+ */
+function encodeHead(f: OutgoingFrame, appLen: number, withApp: boolean): Buffer {
   const { id, timeout } = f;
   const conn = f.conn instanceof PreparedConn ? f.conn.conn : f.conn;
   const prepared = f.conn instanceof PreparedConn ? f.conn.bytes : undefined;
@@ -89,15 +132,15 @@ export function encodeFrame(f: FrameInput): Buffer {
     }
   }
   const app = f.app;
-  if (app != null && !(app instanceof Uint8Array)) {
+  if (app != null && !(app instanceof Uint8Array) && !(app instanceof ByteParts)) {
     throw new ProtocolError(`cannot encode frame: application object must be a Buffer, got ${describe(app)}`);
   }
-  const appLen = app == null ? 0 : app.length;
   const connLen = prepared ? prepared.length : Buffer.byteLength(json, 'utf8');
   if (connLen > U32_MAX || appLen > U32_MAX) {
     throw new ProtocolError(`cannot encode frame: connection object (${connLen} bytes) or application object (${appLen} bytes) longer than ${U32_MAX} bytes`);
   }
-  const buf = Buffer.allocUnsafe(HEADER_SIZE + connLen + appLen);
+  const pos = HEADER_SIZE + connLen;
+  const buf = Buffer.allocUnsafe(withApp ? pos + appLen : pos);
   buf[0] = PROTOCOL_VERSION;
   buf[1] = f.isResponse ? 1 : 0;
   buf[2] = 0;
@@ -110,7 +153,6 @@ export function encodeFrame(f: FrameInput): Buffer {
   buf.writeUInt32BE(appLen, 20);
   if (prepared) buf.set(prepared, HEADER_SIZE);
   else buf.write(json, HEADER_SIZE, connLen, 'utf8');
-  if (appLen > 0) buf.set(app as Uint8Array, HEADER_SIZE + connLen);
   return buf;
 }
 

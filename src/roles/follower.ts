@@ -4,7 +4,7 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
-import { packArgs } from '../transcode.js';
+import { packArgsForWire } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
 import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js';
@@ -154,7 +154,7 @@ export class Follower implements Role {
 
   async invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
     if (this.#closed) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`);
-    const app = args.length === 0 ? null : packArgs(args, this.#opts.transcode);
+    const app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
     const conn = this.#invokeHeader(method, args.length, oneway);
     if (oneway) {
       this.#traffic.invokes++;

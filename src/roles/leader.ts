@@ -3,7 +3,8 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
-import { unpackArgs } from '../transcode.js';
+import type { ByteParts } from '../protocol/byte-parts.js';
+import { encodeForWire, unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
@@ -270,9 +271,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
           session.inFlight--;
           if (oneway) return;
           if (this.#late(frame, started, method, connection)) return;
-          let data: Buffer;
+          let data: Buffer | ByteParts;
           try {
-            data = this.#opts.transcode.encode(result);
+            data = encodeForWire(result, this.#opts.transcode);
           } catch (err) {
             fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(err as Error).message}`, { cause: err }));
             return;

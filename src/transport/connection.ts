@@ -4,7 +4,8 @@ import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsume
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
+import type { ByteParts } from '../protocol/byte-parts.js';
+import { encodeFrameParts, PreparedConn, type Frame } from '../protocol/frame.js';
 import { MSG, type Message } from '../protocol/messages.js';
 
 const debug = debugFor('connection');
@@ -92,7 +93,7 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request and resolves with the peer's response frame; rejects on timeout or close. */
-  request(conn: Message | PreparedConn, app: Buffer | null, timeout: number): Promise<Frame> {
+  request(conn: Message | PreparedConn, app: Buffer | ByteParts | null, timeout: number): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
       if (this.#closed) {
         reject(this.#closedError(describeCall(conn)));
@@ -107,20 +108,20 @@ export class Connection extends EventEmitter {
         }, timeout);
       }
       this.#pending.set(id, pending);
-      this.#write(encodeFrame({ isResponse: false, id, timeout, conn, app }));
+      this.#write(encodeFrameParts({ isResponse: false, id, timeout, conn, app }));
     });
   }
 
   /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
-  notify(conn: Message | PreparedConn, app: Buffer | null = null): void {
+  notify(conn: Message | PreparedConn, app: Buffer | ByteParts | null = null): void {
     if (this.#closed) return;
-    this.#write(encodeFrame({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
+    this.#write(encodeFrameParts({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
   }
 
   /** Answers the request with this id. */
-  respond(id: number, conn: Message | PreparedConn, app: Buffer | null = null): void {
+  respond(id: number, conn: Message | PreparedConn, app: Buffer | ByteParts | null = null): void {
     if (this.#closed) return;
-    this.#write(encodeFrame({ isResponse: true, id, timeout: 0, conn, app }));
+    this.#write(encodeFrameParts({ isResponse: true, id, timeout: 0, conn, app }));
   }
 
   /** Sends already-encoded frame bytes (used to fan one encoded push out to many peers). */
@@ -153,7 +154,8 @@ export class Connection extends EventEmitter {
     return id;
   }
 
-  #write(buf: Buffer): void {
+  /** Writes one frame: one buffer, or a big frame's pieces (corked: they leave in one writev). */
+  #write(frame: Buffer | Buffer[]): void {
     // A peer that stopped reading must not grow this process's memory without bound.
     const queued = this.socket.writableLength;
     if (queued > this.#maxQueued) {
@@ -167,7 +169,11 @@ export class Connection extends EventEmitter {
       this.socket.cork();
       process.nextTick(this.#uncork);
     }
-    this.socket.write(buf);
+    if (Buffer.isBuffer(frame)) {
+      this.socket.write(frame);
+    } else {
+      for (let i = 0; i < frame.length; i++) this.socket.write(frame[i]);
+    }
   }
 
   #uncork = (): void => {

@@ -1,0 +1,75 @@
+/**
+ * The bytes of one application object kept as consecutive pieces, so that big pieces reach the
+ * socket without being copied (a corked socket sends the pieces of a frame in one writev).
+ *
+ * Pieces of at least REFERENCE_MIN bytes are kept by reference; smaller ones (length prefixes,
+ * JSON, small Buffers) are copied into runs joined on the spot, so a frame never turns into a
+ * long list of tiny writes and a small Buffer the caller reuses is never sent from its memory.
+ * Joined in order, the pieces are exactly the bytes a single-buffer encoding would produce.
+ */
+
+/**
+ * Smallest piece written from its own memory. Below this, one copy costs less than one more
+ * buffer in the writev list (measured: a 16 KiB memcpy is ~1-2 us, the per-chunk stream
+ * bookkeeping about the same), and small-object frames keep their single-buffer path.
+ */
+export const REFERENCE_MIN = 16 * 1024;
+
+export class ByteParts {
+  /** The pieces, in order; read them only after end(). */
+  readonly parts: Buffer[] = [];
+  /** Total bytes of all pieces. */
+  length = 0;
+  #run: Uint8Array[] = [];
+  #runBytes = 0;
+
+  /** Appends bytes: referenced when big (the caller must not change them afterwards), else copied. */
+  add(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (n >= REFERENCE_MIN) {
+      this.#flush();
+      this.parts.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, n));
+    } else if (n > 0) {
+      this.#run.push(bytes);
+      this.#runBytes += n;
+    }
+    this.length += n;
+  }
+
+  /** Appends bytes that are always copied, whatever their size (memory the caller may reuse). */
+  addCopy(bytes: Uint8Array): void {
+    if (bytes.length >= REFERENCE_MIN) {
+      this.#flush();
+      this.parts.push(Buffer.from(bytes));
+      this.length += bytes.length;
+    } else {
+      this.add(bytes);
+    }
+  }
+
+  /** Appends a big-endian u32 (a length prefix). */
+  addU32(value: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32BE(value, 0);
+    this.add(b);
+  }
+
+  /** Closes the last run of small pieces; call once, after the last add. */
+  end(): this {
+    this.#flush();
+    return this;
+  }
+
+  /** All pieces joined into one new buffer (for callers that need contiguous bytes). */
+  join(): Buffer {
+    return Buffer.concat(this.parts, this.length);
+  }
+
+  #flush(): void {
+    if (this.#runBytes === 0) return;
+    // Always a copy, even for a run of one piece: small caller-owned Buffers are never referenced.
+    this.parts.push(Buffer.concat(this.#run, this.#runBytes));
+    this.#run = [];
+    this.#runBytes = 0;
+  }
+}

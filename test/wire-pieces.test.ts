@@ -1,0 +1,330 @@
+// Big payloads at the transport's floor: frames written as header + referenced pieces, and the
+// decoder's chunk handling for big frames. The bytes on the wire must stay exactly those of the
+// single-buffer encoders (encodeFrame, defaultTranscode.encode, packArgs).
+import { once } from 'node:events';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SlowConsumerError } from '../src/errors.js';
+import { ByteParts, REFERENCE_MIN } from '../src/protocol/byte-parts.js';
+import { FrameDecoder } from '../src/protocol/decoder.js';
+import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
+import { defaultTranscode, encodeForWire, packArgs, packArgsForWire, type Transcode } from '../src/transcode.js';
+import { Connection } from '../src/transport/connection.js';
+import { waitFor } from './helpers/wait.js';
+
+const BIG = REFERENCE_MIN + 123;
+
+/** Deterministic bytes, different per seed. */
+function bytes(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+const joined = (w: Buffer | Buffer[] | ByteParts): Buffer =>
+  w instanceof ByteParts ? w.join() : Buffer.isBuffer(w) ? w : Buffer.concat(w);
+
+/** True when `piece` is a view of `of`'s memory (no copy was made). */
+const sameMemory = (piece: Uint8Array, of: Uint8Array): boolean => piece.buffer === of.buffer && piece.byteOffset === of.byteOffset;
+
+describe('ByteParts', () => {
+  it('references big pieces, copies small ones into joined runs, and joins to the same bytes', () => {
+    const small1 = bytes(10, 1);
+    const big = bytes(BIG, 2);
+    const small2 = bytes(20, 3);
+    const small3 = new Uint8Array(bytes(30, 4));
+    const p = new ByteParts();
+    p.add(small1);
+    p.addU32(0xdeadbeef);
+    p.add(big);
+    p.add(small2);
+    p.add(small3);
+    p.end();
+    expect(p.length).toBe(10 + 4 + BIG + 20 + 30);
+    expect(p.parts.length).toBe(3);
+    expect(sameMemory(p.parts[1]!, big)).toBe(true);
+    expect(p.parts.some((x) => sameMemory(x, small1) || sameMemory(x, small2))).toBe(false);
+    const u32 = Buffer.alloc(4);
+    u32.writeUInt32BE(0xdeadbeef, 0);
+    expect(p.join().equals(Buffer.concat([small1, u32, big, small2, small3]))).toBe(true);
+    // A small caller buffer changed after add() does not change what was collected.
+    small2.fill(0);
+    expect(p.join().equals(Buffer.concat([small1, u32, big, bytes(20, 3), small3]))).toBe(true);
+  });
+
+  it('addCopy copies even a big piece; a big Uint8Array is referenced as a Buffer view', () => {
+    const big = bytes(BIG, 5);
+    const u8 = new Uint8Array(bytes(BIG, 6));
+    const p = new ByteParts();
+    p.addCopy(big);
+    p.add(u8);
+    p.end();
+    expect(sameMemory(p.parts[0]!, big)).toBe(false);
+    expect(Buffer.isBuffer(p.parts[1])).toBe(true);
+    expect(sameMemory(p.parts[1]!, u8)).toBe(true);
+    expect(p.join().equals(Buffer.concat([big, u8]))).toBe(true);
+  });
+});
+
+describe('encodeFrameParts', () => {
+  const base = { isResponse: false, id: 2 ** 40 + 7, timeout: 3000, conn: { type: 'invoke', method: 'echo', argLength: 1 } };
+
+  it('keeps small frames as one buffer, identical to encodeFrame', () => {
+    for (const app of [null, Buffer.alloc(0), bytes(1), bytes(REFERENCE_MIN - 1)]) {
+      const f: OutgoingFrame = { ...base, app };
+      const w = encodeFrameParts(f);
+      expect(Buffer.isBuffer(w)).toBe(true);
+      expect((w as Buffer).equals(encodeFrame(f))).toBe(true);
+    }
+  });
+
+  it('writes a big Buffer as header + the Buffer itself, same bytes as encodeFrame', () => {
+    const app = bytes(BIG, 7);
+    const w = encodeFrameParts({ ...base, isResponse: true, app });
+    expect(Array.isArray(w)).toBe(true);
+    const parts = w as Buffer[];
+    expect(parts.length).toBe(2);
+    expect(parts[1]).toBe(app);
+    expect(Buffer.concat(parts).equals(encodeFrame({ ...base, isResponse: true, app }))).toBe(true);
+  });
+
+  it('writes ByteParts as header + their pieces; encodeFrame joins them to the same bytes', () => {
+    const big = bytes(BIG, 8);
+    const p = new ByteParts();
+    p.addU32(big.length);
+    p.add(big);
+    p.add(bytes(5, 9));
+    p.end();
+    const w = encodeFrameParts({ ...base, app: p }) as Buffer[];
+    expect(w.length).toBe(1 + p.parts.length);
+    expect(w.slice(1)).toEqual(p.parts);
+    expect(Buffer.concat(w).equals(encodeFrame({ ...base, app: p.join() }))).toBe(true);
+    expect(encodeFrame({ ...base, app: p }).equals(Buffer.concat(w))).toBe(true);
+  });
+
+  it('validates the frame exactly as encodeFrame does', () => {
+    const app = bytes(BIG);
+    expect(() => encodeFrameParts({ ...base, id: -1, app })).toThrow(/id must be an integer/);
+    expect(() => encodeFrameParts({ ...base, conn: { type: '' }, app })).toThrow(/type must be a non-empty string/);
+    expect(() => encodeFrameParts({ ...base, app: 'x' as unknown as Buffer })).toThrow(/application object must be a Buffer/);
+  });
+});
+
+describe('encodeForWire / packArgsForWire', () => {
+  const values: unknown[] = [
+    undefined, null, 0, 'text', { a: 1 }, [1, 2, 3], bytes(10), bytes(BIG, 11),
+    { small: bytes(100), big: bytes(BIG, 12), date: new Date(5), n: NaN },
+    [bytes(BIG, 13), bytes(3), bytes(BIG + 1, 14), undefined, 10n],
+    { text: 'y'.repeat(BIG) },
+  ];
+
+  it('joins to exactly defaultTranscode.encode(value)', () => {
+    for (const v of values) expect(joined(encodeForWire(v, defaultTranscode)).equals(defaultTranscode.encode(v))).toBe(true);
+  });
+
+  it('references big Buffers instead of copying them; small encodings stay one buffer', () => {
+    const big = bytes(BIG, 15);
+    const w = encodeForWire({ file: big, name: 'f' }, defaultTranscode);
+    expect(w).toBeInstanceOf(ByteParts);
+    expect((w as ByteParts).parts.some((x) => sameMemory(x, big))).toBe(true);
+    const small = encodeForWire({ file: bytes(100), name: 'f' }, defaultTranscode);
+    expect(Buffer.isBuffer(small)).toBe(true);
+  });
+
+  it('packs to exactly packArgs(args), with or without borrowing', () => {
+    for (let i = 0; i < values.length; i++) {
+      const args = values.slice(i, i + 3);
+      for (const borrow of [false, true]) {
+        expect(joined(packArgsForWire(args, defaultTranscode, borrow)).equals(packArgs(args, defaultTranscode))).toBe(true);
+      }
+    }
+    expect(Buffer.isBuffer(packArgsForWire(['a', bytes(100), { b: 1 }], defaultTranscode, true))).toBe(true);
+  });
+
+  it('borrows big caller Buffers only when asked (calls with a response); else copies them once', () => {
+    const big = bytes(BIG, 16);
+    const borrowed = packArgsForWire(['a', big, { b: 1 }], defaultTranscode, true) as ByteParts;
+    expect(borrowed).toBeInstanceOf(ByteParts);
+    expect(borrowed.parts.some((x) => sameMemory(x, big))).toBe(true);
+    const copied = packArgsForWire(['a', big, { b: 1 }], defaultTranscode) as ByteParts;
+    expect(copied).toBeInstanceOf(ByteParts);
+    expect(copied.parts.some((x) => x.buffer === big.buffer)).toBe(false);
+    const before = copied.join();
+    big.fill(0); // a oneway caller reusing its Buffer right away
+    expect(copied.join().equals(before)).toBe(true);
+  });
+
+  it('a custom transcode: its encoding is referenced when borrowing, bytes unchanged either way', () => {
+    const custom: Transcode = {
+      encode: (v) => Buffer.from(JSON.stringify(v)),
+      decode: (b) => JSON.parse(b.toString()) as unknown,
+    };
+    const args = ['x'.repeat(BIG), 1];
+    for (const borrow of [false, true]) {
+      const w = packArgsForWire(args, custom, borrow);
+      expect(w).toBeInstanceOf(ByteParts);
+      expect(joined(w).equals(packArgs(args, custom))).toBe(true);
+    }
+    expect(joined(encodeForWire(args, custom)).equals(custom.encode(args))).toBe(true);
+    const bad: Transcode = { encode: () => 'nope' as unknown as Buffer, decode: () => null };
+    expect(() => packArgsForWire([1], bad)).toThrow(/transcode.encode returned string for argument 0/);
+  });
+});
+
+describe('FrameDecoder with big frames', () => {
+  const frames: OutgoingFrame[] = [
+    { isResponse: false, id: 1, timeout: 0, conn: { type: 'a' }, app: bytes(7, 20) },
+    { isResponse: true, id: 2, timeout: 9, conn: { type: 'big' }, app: bytes(BIG, 21) },
+    { isResponse: false, id: 3, timeout: 0, conn: { type: 'c' }, app: null },
+    { isResponse: false, id: 4, timeout: 0, conn: { type: 'big2' }, app: bytes(BIG + 1000, 22) },
+    { isResponse: true, id: 5, timeout: 0, conn: { type: 'e' }, app: bytes(1, 23) },
+  ];
+  const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
+
+  function check(got: Frame[]): void {
+    expect(got.length).toBe(frames.length);
+    got.forEach((g, i) => {
+      const f = frames[i]!;
+      expect([g.isResponse, g.id, g.timeout, g.conn]).toEqual([f.isResponse, f.id, f.timeout, f.conn]);
+      expect(Buffer.compare(g.app, (f.app as Buffer | null) ?? Buffer.alloc(0))).toBe(0);
+    });
+  }
+
+  function decode(chunks: Buffer[]): Frame[] {
+    const d = new FrameDecoder();
+    const got: Frame[] = [];
+    for (const c of chunks) d.push(c, (f) => got.push(f));
+    expect(d.bufferedBytes).toBe(0);
+    return got;
+  }
+
+  it('a big frame between small ones, split in two at every boundary', () => {
+    // One big frame keeps this at ~17k decodes; the seeded test below covers two big frames.
+    const few = [frames[0]!, frames[1]!, frames[2]!, frames[4]!];
+    const bytesIn = Buffer.concat(few.map((f) => encodeFrame(f)));
+    const want = few.map((f) => `${f.id}:${(f.conn as ConnObject).type}:${((f.app as Buffer | null) ?? Buffer.alloc(0)).toString('base64')}`).join('|');
+    for (let cut = 0; cut <= bytesIn.length; cut++) {
+      const got = decode([bytesIn.subarray(0, cut), bytesIn.subarray(cut)]);
+      const seen = got.map((f) => `${f.id}:${f.conn.type}:${f.app.toString('base64')}`).join('|');
+      if (seen !== want) expect.fail(`split at byte ${cut} of ${bytesIn.length}: frames differ`);
+    }
+    check(decode([stream])); // and the whole mixed stream in one chunk
+  });
+
+  it('mixed frames in many chunks of random sizes (seeded)', () => {
+    let seed = 42;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let round = 0; round < 200; round++) {
+      const max = [1, 7, 100, 4096, 70_000][round % 5]!;
+      const chunks: Buffer[] = [];
+      for (let pos = 0; pos < stream.length;) {
+        const n = Math.min(stream.length - pos, 1 + rnd(max));
+        chunks.push(stream.subarray(pos, pos + n));
+        pos += n;
+      }
+      check(decode(chunks));
+    }
+  });
+
+  it('a big frame in one chunk is handed out as a view of that chunk (no copy)', () => {
+    const one = encodeFrame(frames[1]!);
+    const got = decode([one]);
+    expect(got.length).toBe(1);
+    expect(got[0]!.app.buffer).toBe(one.buffer);
+    expect(got[0]!.app.equals(frames[1]!.app as Buffer)).toBe(true);
+  });
+
+  it('a big frame across chunks is copied once into its own memory, not a view of any chunk', () => {
+    const one = encodeFrame(frames[3]!);
+    const chunks = [one.subarray(0, 10), one.subarray(10, 5000), one.subarray(5000, 17_000), one.subarray(17_000)].map((c) => Buffer.from(c));
+    const got = decode(chunks);
+    expect(got.length).toBe(1);
+    expect(chunks.some((c) => c.buffer === got[0]!.app.buffer)).toBe(false);
+    expect(got[0]!.app.byteOffset + got[0]!.app.length).toBe(one.length);
+    expect(got[0]!.app.equals(frames[3]!.app as Buffer)).toBe(true);
+  });
+});
+
+describe('Connection writes big frames as header + payload', () => {
+  const cleanup: Array<() => void> = [];
+  afterEach(() => {
+    for (const fn of cleanup.splice(0)) fn();
+  });
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+  /** A Connection over a real loopback socket, and the raw server-side socket it talks to. */
+  async function pair(opts: { maxQueuedBytes?: number } = {}): Promise<{ conn: Connection; peer: net.Socket; errors: string[] }> {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => server.close());
+    const accepted = once(server, 'connection');
+    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    cleanup.push(() => socket.destroy());
+    await once(socket, 'connect');
+    const [peer] = (await accepted) as [net.Socket];
+    cleanup.push(() => peer.destroy());
+    peer.on('error', () => undefined);
+    const errors: string[] = [];
+    const logger = { ...quiet, error: (...a: unknown[]) => errors.push(a.map(String).join(' ')) };
+    const conn = new Connection({ socket, maxFrameSize: 64 * 1024 * 1024, maxQueuedBytes: opts.maxQueuedBytes ?? 64 * 1024 * 1024, logger, label: 'test' });
+    cleanup.push(() => conn.close());
+    return { conn, peer, errors };
+  }
+
+  it('sends the header and a big payload as separate writes, the payload from its own memory, in order with small frames', async () => {
+    const { conn, peer } = await pair();
+    const writes: unknown[] = [];
+    const write = conn.socket.write.bind(conn.socket);
+    conn.socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+      writes.push(chunk);
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof conn.socket.write;
+
+    const big = bytes(3 * 1024 * 1024 + 5, 30);
+    const bigArgs = packArgsForWire(['name', big], defaultTranscode, true);
+    const received: Frame[] = [];
+    const decoder = new FrameDecoder();
+    peer.on('data', (c: Buffer) => decoder.push(c, (f) => received.push(f)));
+
+    conn.notify({ type: 'subscribe_result', key: 'small1' }, Buffer.from('{}'));
+    conn.notify({ type: 'subscribe_result', key: 'bigbuf' }, big);
+    conn.notify({ type: 'subscribe_result', key: 'small2' });
+    conn.notify({ type: 'subscribe_result', key: 'bigargs' }, bigArgs);
+    conn.respond(77, { type: 'subscribe_result', key: 'small3' }, bytes(100, 31));
+
+    expect(writes.length).toBe(1 + 2 + 1 + (1 + (bigArgs as ByteParts).parts.length) + 1);
+    expect(writes[2]).toBe(big);
+    expect(writes.some((w) => w instanceof Uint8Array && sameMemory(w, big) && w !== big)).toBe(false);
+    expect(writes.filter((w) => w instanceof Uint8Array && w.buffer === big.buffer).length).toBe(2);
+
+    await waitFor(() => received.length === 5, { timeout: 20_000, message: 'five frames at the peer' });
+    expect(received.map((f) => f.conn.key)).toEqual(['small1', 'bigbuf', 'small2', 'bigargs', 'small3']);
+    expect(received[1]!.app.equals(big)).toBe(true);
+    expect(received[3]!.app.equals(packArgs(['name', big], defaultTranscode))).toBe(true);
+    expect(received[4]!.id).toBe(77);
+    expect(received[4]!.isResponse).toBe(true);
+  });
+
+  it('still disconnects a peer that stops reading once big frames exceed maxQueuedBytes', async () => {
+    const { conn, peer, errors } = await pair({ maxQueuedBytes: 1024 * 1024 });
+    peer.pause();
+    const closed = once(conn, 'close');
+    const big = bytes(256 * 1024, 32);
+    // Bounded: the kernel buffers a few MiB at most; 400 x 256 KiB is far beyond that.
+    for (let i = 0; i < 400 && !conn.closed; i++) {
+      conn.notify({ type: 'subscribe_result', key: 'push' }, big);
+      await new Promise((r) => setImmediate(r));
+    }
+    const [err] = (await closed) as [Error];
+    expect(err).toBeInstanceOf(SlowConsumerError);
+    expect(errors.some((e) => /maxQueuedBytes 1048576/.test(e))).toBe(true);
+  }, 30_000);
+});
