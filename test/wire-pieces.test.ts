@@ -5,12 +5,15 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlowConsumerError } from '../src/errors.js';
+import { cluster, type ClusterClient } from '../src/index.js';
 import { ByteParts, REFERENCE_MIN } from '../src/protocol/byte-parts.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, encodeForWire, packArgs, packArgsForWire, type Transcode } from '../src/transcode.js';
 import { Connection } from '../src/transport/connection.js';
+import { TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/workers.js';
 
 const BIG = REFERENCE_MIN + 123;
 
@@ -326,5 +329,56 @@ describe('Connection writes big frames as header + payload', () => {
     const [err] = (await closed) as [Error];
     expect(err).toBeInstanceOf(SlowConsumerError);
     expect(errors.some((e) => /maxQueuedBytes 1048576/.test(e))).toBe(true);
+  }, 30_000);
+});
+
+function makeClient(port: number) {
+  const c = cluster(TestClient, { port, name: 'Big' }).delegate('echo', 'invoke').create();
+  c.on('error', () => undefined);
+  return c;
+}
+
+describe('big Buffers between a follower and its leader', () => {
+  const clients: ClusterClient[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+
+  async function leaderAndFollower() {
+    const port = await freePort();
+    const make = () => {
+      const c = makeClient(port);
+      clients.push(c);
+      return c;
+    };
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    return { leader, follower };
+  }
+
+  it('a oneway publish of a big Buffer delivers the bytes it had when published, though the caller refills it at once', async () => {
+    const { leader, follower } = await leaderAndFollower();
+    const seen: Buffer[] = [];
+    leader.subscribe({ dataId: 'blob' }, (v: unknown) => seen.push(v as Buffer));
+    const buf = Buffer.alloc(256 * 1024);
+    const sent: Buffer[] = [];
+    for (let i = 1; i <= 3; i++) {
+      buf.fill(i);
+      sent.push(Buffer.from(buf));
+      follower.publish({ dataId: 'blob', publishData: buf });
+    }
+    buf.fill(0);
+    await waitFor(() => seen.length === 3, { timeout: 20_000, message: 'three published Buffers at the leader' });
+    expect(seen.map((b, i) => b.equals(sent[i]!))).toEqual([true, true, true]);
+  }, 30_000);
+
+  it('a big Buffer borrowed by a call with a result comes back intact (8 MiB echo)', async () => {
+    const { follower } = await leaderAndFollower();
+    const buf = bytes(8 * 1024 * 1024 + 3, 40);
+    const back = (await follower.echo(buf)) as Buffer;
+    expect(back.equals(buf)).toBe(true);
   }, 30_000);
 });
