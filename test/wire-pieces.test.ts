@@ -5,15 +5,16 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlowConsumerError } from '../src/errors.js';
-import { cluster, type ClusterClient } from '../src/index.js';
+import { cluster, type ClusterOptions } from '../src/index.js';
 import { ByteParts, REFERENCE_MIN } from '../src/protocol/byte-parts.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, encodeForWire, packArgs, packArgsForWire, type Transcode } from '../src/transcode.js';
 import { Connection } from '../src/transport/connection.js';
 import { TestClient } from './helpers/test-client.js';
+import { clusterHarness } from './helpers/cluster-harness.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { waitFor } from './helpers/wait.js';
-import { freePort } from './helpers/workers.js';
 
 const BIG = REFERENCE_MIN + 123;
 
@@ -260,7 +261,6 @@ describe('Connection writes big frames as header + payload', () => {
   afterEach(() => {
     for (const fn of cleanup.splice(0)) fn();
   });
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
   /** A Connection over a real loopback socket, and the raw server-side socket it talks to. */
   async function pair(opts: { maxQueuedBytes?: number } = {}): Promise<{ conn: Connection; peer: net.Socket; errors: string[] }> {
@@ -275,8 +275,7 @@ describe('Connection writes big frames as header + payload', () => {
     const [peer] = (await accepted) as [net.Socket];
     cleanup.push(() => peer.destroy());
     peer.on('error', () => undefined);
-    const errors: string[] = [];
-    const logger = { ...quiet, error: (...a: unknown[]) => errors.push(a.map(String).join(' ')) };
+    const { logger, errors } = recordingLogger();
     const conn = new Connection({ socket, maxFrameSize: 64 * 1024 * 1024, maxQueuedBytes: opts.maxQueuedBytes ?? 64 * 1024 * 1024, logger, label: 'test' });
     cleanup.push(() => conn.close());
     return { conn, peer, errors };
@@ -332,28 +331,13 @@ describe('Connection writes big frames as header + payload', () => {
   }, 30_000);
 });
 
-function makeClient(port: number) {
-  const c = cluster(TestClient, { port, name: 'Big' }).delegate('echo', 'invoke').create();
-  c.on('error', () => undefined);
-  return c;
-}
-
 describe('big Buffers between a follower and its leader', () => {
-  const clients: ClusterClient[] = [];
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
+  const h = clusterHarness((o: ClusterOptions) => cluster(TestClient, o).delegate('echo', 'invoke').create(), { name: 'Big' });
 
   async function leaderAndFollower() {
-    const port = await freePort();
-    const make = () => {
-      const c = makeClient(port);
-      clients.push(c);
-      return c;
-    };
-    const leader = make();
+    const leader = h.make();
     await leader.ready();
-    const follower = make();
+    const follower = h.make();
     await follower.ready();
     expect(follower.role).toBe('follower');
     return { leader, follower };
