@@ -205,9 +205,8 @@ function taggedHead(t: Tagged, room: number): Buffer {
   return buf;
 }
 
-function encodeTagged(value: unknown): Buffer {
-  const t = tag(value);
-  if (t === null) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
+/** The whole tagged encoding in one new buffer: header, JSON, then the side table's bytes. */
+function joinTagged(t: Tagged): Buffer {
   const buf = taggedHead(t, t.sideLen);
   let pos = TAGGED_HEADER + t.jsonLen;
   for (const part of t.side) {
@@ -215,6 +214,12 @@ function encodeTagged(value: unknown): Buffer {
     pos += part.length;
   }
   return buf;
+}
+
+function encodeTagged(value: unknown): Buffer {
+  const t = tag(value);
+  if (t === null) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
+  return joinTagged(t);
 }
 
 function encodeFailure(err: unknown): Error {
@@ -251,7 +256,8 @@ interface Pieces {
 const NO_SIDE: readonly Uint8Array[] = Object.freeze([]);
 const EMPTY = Buffer.alloc(0);
 
-function encodePieces(value: unknown, transcode: Transcode): Pieces {
+/** Pieces of the value's encoding; one joined `own` buffer when it is shorter than `joinBelow`. */
+function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): Pieces {
   if (transcode !== defaultTranscode) {
     const own = transcode.encode(value);
     return { own, side: NO_SIDE, length: own instanceof Uint8Array ? own.length : 0 };
@@ -264,7 +270,9 @@ function encodePieces(value: unknown, transcode: Transcode): Pieces {
     }
     const t = tag(value);
     if (t === null) return { own: EMPTY, side: NO_SIDE, length: 0 };
-    return { own: taggedHead(t, 0), side: t.side, length: TAGGED_HEADER + t.jsonLen + t.sideLen };
+    const length = TAGGED_HEADER + t.jsonLen + t.sideLen;
+    if (length < joinBelow) return { own: joinTagged(t), side: NO_SIDE, length };
+    return { own: taggedHead(t, 0), side: t.side, length };
   } catch (err) {
     throw encodeFailure(err);
   }
@@ -304,13 +312,8 @@ function appendPieces(p: Pieces, out: ByteParts, borrow: boolean, custom: boolea
  */
 export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
   if (transcode !== defaultTranscode) return transcode.encode(value);
-  const p = encodePieces(value, transcode);
+  const p = encodePieces(value, transcode, REFERENCE_MIN);
   if (p.side.length === 0) return p.own as Buffer;
-  if (p.length < REFERENCE_MIN) {
-    const buf = Buffer.allocUnsafe(p.length);
-    copyPieces(p, buf, 0);
-    return buf;
-  }
   const out = new ByteParts();
   appendPieces(p, out, true, false);
   return out.end();
@@ -451,7 +454,8 @@ export function packArgsForWire(args: readonly unknown[], transcode: Transcode, 
   let total = 0;
   let big = false;
   for (let i = 0; i < count; i++) {
-    const p = encodePieces(args[i], transcode);
+    // Never joined here: the pieces of small arguments are copied into the packed buffer below.
+    const p = encodePieces(args[i], transcode, 0);
     if (!(p.own instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof p.own} for argument ${i}, expected a Buffer`);
     if (p.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${p.length} bytes, more than ${U32_MAX}`);
     pieces[i] = p;
