@@ -243,46 +243,46 @@ function encode(value: unknown): Buffer {
 /* ------------------------------------------------------------------ encode for the wire */
 
 /**
- * The encoding of one value for a frame, not yet laid out: `own` is fresh memory, `side` the
- * caller's Buffers in side-table order (the default transcode only); joined, own + side are
- * exactly `transcode.encode(value)`.
+ * The encoding of one value for a frame, not yet laid out: `head` is fresh memory (tagged header
+ * and JSON), `side` the caller's Buffers in side-table order; joined, they are exactly
+ * `transcode.encode(value)`. An encoding without side pieces is just its Buffer (no wrapper
+ * object on the small-object path).
  */
 interface Pieces {
-  own: Uint8Array;
+  head: Buffer;
   side: readonly Uint8Array[];
   length: number;
 }
+type Encoded = Uint8Array | Pieces;
 
-const NO_SIDE: readonly Uint8Array[] = Object.freeze([]);
 const EMPTY = Buffer.alloc(0);
 
-/** Pieces of the value's encoding; one joined `own` buffer when it is shorter than `joinBelow`. */
-function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): Pieces {
-  if (transcode !== defaultTranscode) {
-    const own = transcode.encode(value);
-    return { own, side: NO_SIDE, length: own instanceof Uint8Array ? own.length : 0 };
-  }
-  if (value === undefined) return { own: EMPTY, side: NO_SIDE, length: 0 };
+/** The value's encoding; one joined buffer when it is shorter than `joinBelow`. */
+function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): Encoded {
+  // A custom transcode's result is checked by the caller (it may not be a Buffer at all).
+  if (transcode !== defaultTranscode) return transcode.encode(value);
+  if (value === undefined) return EMPTY;
   try {
-    if (isPlain(value, [])) {
-      const own = Buffer.from(JSON.stringify(value), 'utf8');
-      return { own, side: NO_SIDE, length: own.length };
-    }
+    if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
     const t = tag(value);
-    if (t === null) return { own: EMPTY, side: NO_SIDE, length: 0 };
+    if (t === null) return EMPTY;
     const length = TAGGED_HEADER + t.jsonLen + t.sideLen;
-    if (length < joinBelow) return { own: joinTagged(t), side: NO_SIDE, length };
-    return { own: taggedHead(t, 0), side: t.side, length };
+    if (length < joinBelow || t.side.length === 0) return joinTagged(t);
+    return { head: taggedHead(t, 0), side: t.side, length };
   } catch (err) {
     throw encodeFailure(err);
   }
 }
 
-/** Copies the pieces to `buf` at `pos`; returns the position after them. */
-function copyPieces(p: Pieces, buf: Buffer, pos: number): number {
-  buf.set(p.own, pos);
-  pos += p.own.length;
-  for (const part of p.side) {
+/** Copies the encoding to `buf` at `pos`; returns the position after it. */
+function copyPieces(e: Encoded, buf: Buffer, pos: number): number {
+  if (e instanceof Uint8Array) {
+    buf.set(e, pos);
+    return pos + e.length;
+  }
+  buf.set(e.head, pos);
+  pos += e.head.length;
+  for (const part of e.side) {
     buf.set(part, pos);
     pos += part.length;
   }
@@ -290,16 +290,20 @@ function copyPieces(p: Pieces, buf: Buffer, pos: number): number {
 }
 
 /**
- * Appends the pieces to `out`. `own` is fresh memory (the default transcode's header and JSON)
- * and is always safe to reference when big. With `borrow`, a big Buffer of the caller's (or a
- * custom transcode's output) is referenced too: it is written to the socket from its own memory,
- * like socket.write(buf), so it must not change until the call settles. Without `borrow` it is
- * copied once (oneway calls have no moment after which the caller knows the bytes are sent).
+ * Appends the encoding to `out`. Fresh memory (the default transcode's own output) is always safe
+ * to reference when big. With `borrow`, a big Buffer of the caller's (or a custom transcode's
+ * output) is referenced too: it is written to the socket from its own memory, like
+ * socket.write(buf), so it must not change until the call settles. Without `borrow` it is copied
+ * once (oneway calls have no moment after which the caller knows the bytes are sent).
  */
-function appendPieces(p: Pieces, out: ByteParts, borrow: boolean, custom: boolean): void {
-  if (borrow || !custom) out.add(p.own);
-  else out.addCopy(p.own);
-  for (const part of p.side) {
+function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boolean): void {
+  if (e instanceof Uint8Array) {
+    if (borrow || !custom) out.add(e);
+    else out.addCopy(e);
+    return;
+  }
+  out.add(e.head);
+  for (const part of e.side) {
     if (borrow) out.add(part);
     else out.addCopy(part);
   }
@@ -312,10 +316,10 @@ function appendPieces(p: Pieces, out: ByteParts, borrow: boolean, custom: boolea
  */
 export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
   if (transcode !== defaultTranscode) return transcode.encode(value);
-  const p = encodePieces(value, transcode, REFERENCE_MIN);
-  if (p.side.length === 0) return p.own as Buffer;
+  const e = encodePieces(value, transcode, REFERENCE_MIN);
+  if (e instanceof Uint8Array) return e as Buffer;
   const out = new ByteParts();
-  appendPieces(p, out, true, false);
+  appendPieces(e, out, true, false);
   return out.end();
 }
 
@@ -450,33 +454,36 @@ export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer
  */
 export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): Buffer | ByteParts {
   const count = args.length;
-  const pieces = new Array<Pieces>(count);
+  const pieces = new Array<Encoded>(count);
   let total = 0;
   let big = false;
   for (let i = 0; i < count; i++) {
     // Never joined here: the pieces of small arguments are copied into the packed buffer below.
-    const p = encodePieces(args[i], transcode, 0);
-    if (!(p.own instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof p.own} for argument ${i}, expected a Buffer`);
-    if (p.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${p.length} bytes, more than ${U32_MAX}`);
-    pieces[i] = p;
-    total += 4 + p.length;
-    if (p.length >= REFERENCE_MIN) big = true;
+    const e = encodePieces(args[i], transcode, 0);
+    if (!(e instanceof Uint8Array) && transcode !== defaultTranscode) {
+      throw new CodecError(`transcode.encode returned ${typeof e} for argument ${i}, expected a Buffer`);
+    }
+    if (e.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${e.length} bytes, more than ${U32_MAX}`);
+    pieces[i] = e;
+    total += 4 + e.length;
+    if (e.length >= REFERENCE_MIN) big = true;
   }
+  const custom = transcode !== defaultTranscode;
   if (big) {
     const out = new ByteParts();
     for (let i = 0; i < count; i++) {
-      const p = pieces[i]!;
-      out.addU32(p.length);
-      appendPieces(p, out, borrow, transcode !== defaultTranscode);
+      const e = pieces[i]!;
+      out.addU32(e.length);
+      appendPieces(e, out, borrow, custom);
     }
     return out.end();
   }
   const buf = Buffer.allocUnsafe(total);
   let pos = 0;
   for (let i = 0; i < count; i++) {
-    const p = pieces[i]!;
-    buf.writeUInt32BE(p.length, pos);
-    pos = copyPieces(p, buf, pos + 4);
+    const e = pieces[i]!;
+    buf.writeUInt32BE(e.length, pos);
+    pos = copyPieces(e, buf, pos + 4);
   }
   return buf;
 }
