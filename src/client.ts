@@ -251,6 +251,7 @@ export class ClusterClient extends CompatBase {
         await delay(pause, this.#abort.signal);
         continue;
       }
+      // Served: the next failover starts with a fresh backoff and reports its failures anew.
       attempt = -1;
       reported = undefined;
       this.#life.to('ready');
