@@ -68,7 +68,8 @@ export class ClusterClient extends CompatBase {
   readonly #closed: Promise<void>;
   readonly #run: Promise<void>;
   #role: Role | undefined;
-  #gate = new Gate();
+  /** Settles with the first start: resolved when first ready, rejected if it fails or by close(). */
+  #started = new Gate();
   /** Resolves the next time a role becomes ready (then replaced); rejected by close(). */
   #nextReady = new Gate();
   #closing: Promise<void> | undefined;
@@ -174,14 +175,15 @@ export class ClusterClient extends CompatBase {
     }
   }
 
-  /** Waits until a role other than `dead` serves, until `deadline`; resolves with the time left. */
-  async #waitForRoleAfter(dead: Role, method: string, deadline: number): Promise<number> {
+  /** Waits until a role (other than `dead`, if given) serves, until `deadline`; resolves with the time left. */
+  async #waitForRoleAfter(dead: Role | undefined, method: string, deadline: number): Promise<number> {
     for (;;) {
       if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}(): client closed while it waited for a new leader`);
       const left = deadline - Date.now();
       if (this.#serving && this.#role !== dead) return Math.max(1, left);
       if (left <= 0) {
-        throw new ResponseTimeoutError(`[leaderlink:${this.#opts.name}] ${method}(): its leader went away and no new leader took over on port ${this.#opts.port} within its ${this.#opts.responseTimeout}ms (responseTimeout)`);
+        const what = dead ? 'its leader went away and no new leader took over' : 'no new leader took over';
+        throw new ResponseTimeoutError(`[leaderlink:${this.#opts.name}] ${method}(): ${what} on port ${this.#opts.port} within ${this.#opts.responseTimeout}ms (responseTimeout)`);
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -205,7 +207,7 @@ export class ClusterClient extends CompatBase {
     const neverReady = this.#life.state === 'electing' || this.#life.state === 'failed';
     this.#life.to('closing');
     const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
-    this.#gate.reject(closed);
+    this.#started.reject(closed);
     this.#nextReady.reject(closed);
     this.#abort.abort();
     // The lifecycle task ends at its next wait; then nothing else creates or replaces a role.
@@ -236,7 +238,7 @@ export class ClusterClient extends CompatBase {
         const error = err as Error;
         if (this.#life.state === 'electing') {
           this.#life.to('failed');
-          this.#gate.reject(error);
+          this.#started.reject(error);
           // Emits `error` too when nobody waits on ready() (sdk-base 4, as cluster-client users expect).
           this.ready(error);
           return;
@@ -255,7 +257,7 @@ export class ClusterClient extends CompatBase {
       attempt = -1;
       reported = undefined;
       this.#life.to('ready');
-      this.#gate.resolve();
+      this.#started.resolve();
       const signalled = this.#nextReady;
       this.#nextReady = new Gate();
       signalled.resolve();
@@ -286,7 +288,6 @@ export class ClusterClient extends CompatBase {
   #onLost(err: Error | undefined): void {
     this.#life.to('lost');
     this.#losses++;
-    this.#gate = new Gate();
     this.ready(false);
     const leaderPid = this.#role!.stats().leaderPid ?? '?';
     this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
@@ -362,21 +363,9 @@ export class ClusterClient extends CompatBase {
    */
   async #waitForLeader(method: string): Promise<number | undefined> {
     if (this.#life.state === 'electing' || this.#life.state === 'failed') {
-      await this.#gate.promise;
+      await this.#started.promise;
       return undefined;
     }
-    const budget = this.#opts.responseTimeout;
-    const started = Date.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ResponseTimeoutError(
-        `[leaderlink:${this.#opts.name}] ${method}(): no new leader took over on port ${this.#opts.port} within ${budget}ms (responseTimeout)`)), budget);
-    });
-    try {
-      await Promise.race([this.#gate.promise, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-    return Math.max(1, budget - (Date.now() - started));
+    return this.#waitForRoleAfter(undefined, method, Date.now() + this.#opts.responseTimeout);
   }
 }
