@@ -144,10 +144,16 @@ export class ClusterClient extends CompatBase {
     return this;
   }
 
-  async [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
-    if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`);
+  // Not async: a call to a serving role returns the role's own promise (no extra promise and
+  // microtask hops per call). Role.invoke never throws; every failure here is a rejection.
+  [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    if (this.#life.closing) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`));
     if (!oneway && this.#methods.idempotent.has(method)) return this.#invokeIdempotent(method, args);
     if (this.#serving) return this.#role!.invoke(method, args, oneway);
+    return this.#invokeWhenServed(method, args, oneway);
+  }
+
+  async #invokeWhenServed(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
     const timeLeft = await this.#waitForLeader(method);
     return this.#role!.invoke(method, args, oneway, timeLeft);
   }
@@ -286,7 +292,8 @@ export class ClusterClient extends CompatBase {
   }
 
   #onLost(err: Error | undefined): void {
-    this.#life.to('lost');
+    // Usually already moved, the moment the role died (see #establish).
+    if (this.#life.state === 'ready') this.#life.to('lost');
     this.#losses++;
     this.ready(false);
     const leaderPid = this.#role!.stats().leaderPid ?? '?';
@@ -307,7 +314,13 @@ export class ClusterClient extends CompatBase {
     const previous = this.#role;
     if (previous && previous !== role) addTraffic(this.#pastTraffic, previous.stats().traffic);
     this.#role = role;
-    const lost = new Promise<Error | undefined>((resolve) => role.onLost(resolve));
+    const lost = new Promise<Error | undefined>((resolve) => role.onLost((err) => {
+      // Stop serving calls through the dead role at once, not a few microtasks later when the
+      // lifecycle task wakes up: a call made in between (say, a retry in the rejection handler of
+      // a call the loss cut off) then waits for the next leader instead of failing.
+      if (this.#role === role && this.#life.state === 'ready') this.#life.to('lost');
+      resolve(err);
+    }));
     if (role.realClient) {
       this.#unforward?.(true);
       this.#unforward = forwardEvents(role.realClient, this);

@@ -2,6 +2,7 @@ import { FollowerHandshake } from '../auth/handshake.js';
 import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
+import type { ByteParts } from '../protocol/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
 import { packArgsForWire } from '../transcode.js';
@@ -14,8 +15,10 @@ const debug = debugFor('follower');
 
 const HEARTBEAT = PreparedConn.of({ type: MSG.heartbeat });
 
-// Invoke headers kept per follower (methods x argument counts); beyond this they are not cached.
-const MAX_CACHED_HEADERS = 256;
+// Invoke headers kept per follower: up to this many methods, each for argument counts below
+// MAX_CACHED_ARGS (oneway or not); other calls serialize theirs each time.
+const MAX_CACHED_METHODS = 128;
+const MAX_CACHED_ARGS = 8;
 
 /** Per key: the subscribeTimeout timer, until the first value. */
 type KeyState = KeyEntry<Listener, unknown, { timer: NodeJS.Timeout | undefined }>;
@@ -43,7 +46,8 @@ export class Follower implements Role {
   readonly #methods: MethodTable;
   readonly #onError: (err: Error) => void;
   readonly #keys: SubscriptionRegistry<Listener, unknown, KeyState['data']>;
-  readonly #headers = new Map<string, PreparedConn>();
+  /** method -> invoke headers indexed by argLength * 2 + oneway (no key string built per call). */
+  readonly #headers = new Map<string, Array<PreparedConn | undefined>>();
   readonly #traffic: TrafficCounters = emptyTraffic();
   readonly #ready: Promise<void>;
   #heartbeat: Heartbeat<never> | undefined;
@@ -152,42 +156,50 @@ export class Follower implements Role {
     this.invoke(name, [reg], true).catch(this.#onError);
   }
 
-  async invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
-    if (this.#closed) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`);
-    const app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
-    const conn = this.#invokeHeader(method, args.length, oneway);
-    if (oneway) {
-      this.#traffic.invokes++;
-      this.#conn.notify(conn, app);
-      return undefined;
-    }
-    const traffic = this.#traffic;
-    traffic.invokes++;
-    let res: Frame;
+  invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
+    let app: Buffer | ByteParts | null;
     try {
-      res = await this.#conn.request(conn, app, timeout);
+      app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
     } catch (err) {
-      traffic.errors++;
-      if (err instanceof ResponseTimeoutError) traffic.timeouts++;
-      throw err;
+      return Promise.reject(err as Error);
     }
+    const conn = this.#invokeHeader(method, args.length, oneway);
+    this.#traffic.invokes++;
+    if (oneway) {
+      this.#conn.notify(conn, app);
+      return Promise.resolve(undefined);
+    }
+    return this.#conn.request(conn, app, timeout, this.#answer, this.#failed);
+  }
+
+  /** The leader's answer to an invoke: its result, or the error it sent, thrown. */
+  readonly #answer = (res: Frame): unknown => {
     const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     const answer = parseMessage(res.conn);
     if (answer.type === MSG.invokeResult && answer.success) return data;
-    traffic.errors++;
+    this.#traffic.errors++;
     throw deserializeError(data);
-  }
+  };
+
+  /** An invoke that got no answer (timeout, lost connection). */
+  readonly #failed = (err: Error): void => {
+    this.#traffic.errors++;
+    if (err instanceof ResponseTimeoutError) this.#traffic.timeouts++;
+  };
 
   // The connection object of an invoke depends only on these three; serialize it once.
   #invokeHeader(method: string, argLength: number, oneway: boolean): PreparedConn {
-    const key = `${argLength}|${oneway ? 1 : 0}|${method}`;
-    let header = this.#headers.get(key);
-    if (!header) {
-      header = PreparedConn.of({ type: MSG.invoke, method, argLength, oneway });
-      if (this.#headers.size < MAX_CACHED_HEADERS) this.#headers.set(key, header);
+    if (argLength >= MAX_CACHED_ARGS) return PreparedConn.of({ type: MSG.invoke, method, argLength, oneway });
+    let byCount = this.#headers.get(method);
+    if (byCount === undefined) {
+      byCount = [];
+      if (this.#headers.size < MAX_CACHED_METHODS) this.#headers.set(method, byCount);
     }
-    return header;
+    const slot = argLength * 2 + (oneway ? 1 : 0);
+    return (byCount[slot] ??= PreparedConn.of({ type: MSG.invoke, method, argLength, oneway }));
   }
+
 
   close(): Promise<void> {
     if (!this.#closed) {

@@ -57,7 +57,10 @@ export interface Role {
   subscribe(key: string, reg: unknown, listener: Listener): void;
   unSubscribe(key: string, reg: unknown, listener?: Listener): void;
   publish(reg: unknown): void;
-  /** `timeout` overrides responseTimeout for this call (what is left of it after a failover wait). */
+  /**
+   * `timeout` overrides responseTimeout for this call (what is left of it after a failover wait).
+   * Never throws: every failure is a rejection (the wrapper returns this promise as is).
+   */
   invoke(method: string, args: unknown[], oneway: boolean, timeout?: number): Promise<unknown>;
   /** Closes this role (and the real client it owns); idempotent. */
   close(): Promise<void>;

@@ -1,0 +1,153 @@
+// Connection's calls: one timer serves every call's timeout (armed for the earliest deadline),
+// answers may be transformed in place, and nothing outlives the calls: a closed connection
+// rejects what waits and fires no later timeout; an answered call does not hold the process.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConnectionClosedError, ProtocolError, ResponseTimeoutError } from '../src/errors.js';
+import type { Frame } from '../src/protocol/frame.js';
+import { MSG } from '../src/protocol/messages.js';
+import { Connection } from '../src/transport/connection.js';
+import { recordingLogger } from './helpers/recording-logger.js';
+
+const silentLogger = recordingLogger().logger;
+
+const open: Connection[] = [];
+const servers: net.Server[] = [];
+
+afterEach(() => {
+  for (const c of open.splice(0)) c.close();
+  for (const s of servers.splice(0)) s.close();
+});
+
+/** Two connected Connections over loopback TCP: `caller` makes calls, `peer` sees them. */
+async function pair(): Promise<{ caller: Connection; peer: Connection }> {
+  const server = net.createServer();
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = once(server, 'connection');
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  const [serverSocket] = (await accepted) as [net.Socket];
+  const make = (s: net.Socket, label: string): Connection => {
+    const c = new Connection({ socket: s, maxFrameSize: 1 << 20, maxQueuedBytes: 1 << 24, logger: silentLogger, label });
+    open.push(c);
+    return c;
+  };
+  return { caller: make(socket, 'caller'), peer: make(serverSocket, 'peer') };
+}
+
+const HEARTBEAT = { type: MSG.heartbeat } as const;
+
+/** Settles `p` into what happened and when (ms since `t0`). */
+async function outcome<T>(p: Promise<T>, t0: number): Promise<{ ms: number; value?: T; error?: Error }> {
+  try {
+    const value = await p;
+    return { ms: Date.now() - t0, value };
+  } catch (error) {
+    return { ms: Date.now() - t0, error: error as Error };
+  }
+}
+
+describe('Connection calls', () => {
+  it('times out each call at its own timeout, whatever the order they were made in', async () => {
+    const { caller } = await pair(); // the peer never answers
+    const t0 = Date.now();
+    const order: number[] = [];
+    const calls = [600, 150, 350].map((timeout) => outcome(caller.request(HEARTBEAT, null, timeout).finally(() => order.push(timeout)), t0));
+    const results = await Promise.all(calls);
+    expect(order).toEqual([150, 350, 600]);
+    for (const [i, timeout] of [600, 150, 350].entries()) {
+      const r = results[i]!;
+      expect(r.error).toBeInstanceOf(ResponseTimeoutError);
+      expect(r.error!.message).toContain(`within ${timeout}ms`);
+      expect(r.ms).toBeGreaterThanOrEqual(timeout - 1); // never early (Date.now() granularity)
+      expect(r.ms).toBeLessThan(timeout + 2000); // generous: a loaded 2-core machine
+    }
+    expect(caller.inFlight).toBe(0);
+  });
+
+  it('answered calls resolve (through the answer function when given); later calls still time out', async () => {
+    const { caller, peer } = await pair();
+    peer.on('request', (f: Frame) => {
+      if (f.timeout !== 200) peer.respond(f.id, { type: MSG.heartbeatRes });
+    });
+    const frame = await caller.request(HEARTBEAT, null, 5000);
+    expect(frame.conn.type).toBe(MSG.heartbeatRes);
+    const failed: Error[] = [];
+    const typed = await caller.request(HEARTBEAT, null, 5000, (f) => `got ${f.conn.type}`, (e) => failed.push(e));
+    expect(typed).toBe('got heartbeat_res');
+    const boom = new Error('bad answer');
+    await expect(caller.request(HEARTBEAT, null, 5000, () => { throw boom; })).rejects.toBe(boom);
+    // The shared timer went idle when nothing waited; a new call arms it again.
+    const t0 = Date.now();
+    const late = await outcome(caller.request(HEARTBEAT, null, 200, () => 'never', (e) => failed.push(e)), t0);
+    expect(late.error).toBeInstanceOf(ResponseTimeoutError);
+    expect(late.ms).toBeGreaterThanOrEqual(199);
+    expect(failed).toEqual([late.error]);
+  });
+
+  it('close() rejects every waiting call with ConnectionClosedError, tells `failed`, and fires no timeout later', async () => {
+    const { caller } = await pair();
+    const failed: Error[] = [];
+    const t0 = Date.now();
+    const calls = [100, 5000].map((t) => outcome(caller.request(HEARTBEAT, null, t, (f) => f, (e) => failed.push(e)), t0));
+    caller.close();
+    const results = await Promise.all(calls);
+    for (const r of results) expect(r.error).toBeInstanceOf(ConnectionClosedError);
+    expect(failed.length).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(failed.length).toBe(2); // the 100 ms deadline passed without a second rejection
+    // A call on a closed connection rejects at once, and tells `failed` too.
+    const after = await outcome(caller.request(HEARTBEAT, null, 100, (f) => f, (e) => failed.push(e)), Date.now());
+    expect(after.error).toBeInstanceOf(ConnectionClosedError);
+    expect(failed.length).toBe(3);
+  });
+
+  it('a frame that cannot be encoded rejects the call and leaves nothing waiting', async () => {
+    const { caller } = await pair();
+    const failed: Error[] = [];
+    const bad = { type: '' } as unknown as typeof HEARTBEAT;
+    await expect(caller.request(bad, null, 100, (f) => f, (e) => failed.push(e))).rejects.toBeInstanceOf(ProtocolError);
+    expect(failed.length).toBe(1);
+    expect(caller.inFlight).toBe(0);
+  });
+
+  it('an answered call does not keep the process alive until its timeout', async () => {
+    // A child process makes one call with a 60 s timeout that is answered at once, then lets its
+    // sockets go (unref): it must exit right away, not when the 60 s deadline passes.
+    const internal = path.join(__dirname, '..', 'dist', 'internal.cjs');
+    const script = `
+      const net = require('node:net');
+      const { Connection } = require(${JSON.stringify(internal)});
+      const logger = { info() {}, warn() {}, error() {} };
+      const server = net.createServer((s) => {
+        const peer = new Connection({ socket: s, maxFrameSize: 1 << 20, maxQueuedBytes: 1 << 20, logger, label: 'peer' });
+        peer.on('request', (f) => peer.respond(f.id, { type: 'heartbeat_res' }));
+        s.unref();
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const socket = net.connect(server.address().port, '127.0.0.1', async () => {
+          const c = new Connection({ socket, maxFrameSize: 1 << 20, maxQueuedBytes: 1 << 20, logger, label: 'caller' });
+          const f = await c.request({ type: 'heartbeat' }, null, 60000);
+          console.log('answered', f.conn.type);
+          socket.unref();
+          server.unref();
+        });
+      });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const t0 = Date.now();
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(killer);
+    expect(out).toContain('answered heartbeat_res');
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(15000);
+  });
+});
