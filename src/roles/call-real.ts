@@ -61,43 +61,93 @@ function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(`rejected with a non-error: ${String(err)}`);
 }
 
-/**
- * Calls target[name](...args). A plain function that declares more parameters than it got is
- * given a node-style callback as its last argument; async and generator functions never are
- * (a callback would land in an optional parameter).
- */
-export function callRealMethod(target: object, name: string, args: unknown[]): Promise<unknown> {
-  const fn = (target as Record<string, unknown>)[name];
-  if (typeof fn !== 'function') return Promise.reject(new TypeError(`the real client has no method ${name}()`));
-  if (isGeneratorFunction(fn)) {
-    try {
-      return runGenerator(fn.apply(target, args) as Generator);
-    } catch (err) {
-      return Promise.reject(asError(err));
-    }
+/** How a method of the real client is called, found once per function. */
+type Style = 'generator' | 'async' | 'plain';
+const styles = new WeakMap<Function, Style>();
+
+function styleOf(fn: Function): Style {
+  let style = styles.get(fn);
+  if (style === undefined) {
+    style = isGeneratorFunction(fn) ? 'generator' : isAsyncFunction(fn) ? 'async' : 'plain';
+    styles.set(fn, style);
   }
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (err: unknown, value?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      if (err) reject(asError(err));
-      else resolve(value);
-    };
-    const wantsCallback = !isAsyncFunction(fn) && fn.length > args.length;
+  return style;
+}
+
+/** How a real-client call ends: an Error, or null and the value. */
+export type Settle = (err: Error | null, value?: unknown) => void;
+
+/**
+ * Calls target[name](...args) and tells `done` once how it ended (the leader's hot path: no
+ * promise of its own). A plain function that declares more parameters than it got is given a
+ * node-style callback as its last argument; async and generator functions never are (a callback
+ * would land in an optional parameter). `done` may be called synchronously, and must not throw.
+ */
+export function callRealMethodThen(target: object, name: string, args: unknown[], done: Settle): void {
+  const fn = (target as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') {
+    done(new TypeError(`the real client has no method ${name}()`));
+    return;
+  }
+  const style = styleOf(fn);
+  if (style === 'async') {
+    // The common case, kept lean: an async function settles its own promise exactly once.
+    // (Guarded all the same: toString tags can be faked, so this may be some other function.)
     let ret: unknown;
     try {
-      ret = fn.apply(target, wantsCallback ? [...args, settle] : args);
+      ret = fn.apply(target, args);
     } catch (err) {
-      settle(err ?? new Error(`${name}() threw ${String(err)}`));
+      done(asError(err || new Error(`${name}() threw ${String(err)}`)));
       return;
     }
     if (isPromiseLike(ret)) {
-      ret.then((v) => settle(null, v), (e) => settle(e ?? new Error(`${name}() rejected with ${String(e)}`)));
-    } else if (isIterator(ret)) {
-      runGenerator(ret).then((v) => settle(null, v), (e) => settle(e));
-    } else if (!wantsCallback) {
-      settle(null, ret);
+      ret.then((v) => done(null, v), (e: unknown) => done(asError(e || new Error(`${name}() rejected with ${String(e)}`))));
+    } else {
+      done(null, ret);
     }
+    return;
+  }
+  let settled = false;
+  const settle = (err: unknown, value?: unknown): void => {
+    if (settled) return;
+    settled = true;
+    if (err) done(asError(err));
+    else done(null, value);
+  };
+  // A throw or rejection always fails the call, even with a falsy reason (a callback's falsy err is success).
+  const fail = (err: unknown, how: string): void => settle(err || new Error(`${name}() ${how} ${String(err)}`));
+  const rejected = (err: unknown): void => fail(err, 'rejected with');
+  if (style === 'generator') {
+    let gen: Generator;
+    try {
+      gen = fn.apply(target, args) as Generator;
+    } catch (err) {
+      fail(err, 'threw');
+      return;
+    }
+    runGenerator(gen).then((v) => settle(null, v), rejected);
+    return;
+  }
+  const wantsCallback = style === 'plain' && fn.length > args.length;
+  let ret: unknown;
+  try {
+    ret = fn.apply(target, wantsCallback ? [...args, settle] : args);
+  } catch (err) {
+    fail(err, 'threw');
+    return;
+  }
+  if (isPromiseLike(ret)) {
+    ret.then((v) => settle(null, v), rejected);
+  } else if (isIterator(ret)) {
+    runGenerator(ret).then((v) => settle(null, v), rejected);
+  } else if (!wantsCallback) {
+    settle(null, ret);
+  }
+}
+
+/** callRealMethodThen as a promise. */
+export function callRealMethod(target: object, name: string, args: unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    callRealMethodThen(target, name, args, (err, value) => (err ? reject(err) : resolve(value)));
   });
 }

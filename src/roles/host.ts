@@ -1,5 +1,5 @@
 import type { ResolvedOptions } from '../options.js';
-import { callRealMethod } from './call-real.js';
+import { callRealMethod, callRealMethodThen, type Settle } from './call-real.js';
 import { SubscriptionHub } from './subscriptions.js';
 import type { Listener, MethodTable } from './types.js';
 
@@ -89,6 +89,11 @@ export class RealClientHost {
 
   call(method: string, args: unknown[]): Promise<unknown> {
     return callRealMethod(this.client, method, args);
+  }
+
+  /** call() without a promise: `done` hears how it ended (the leader serving followers). */
+  callThen(method: string, args: unknown[], done: Settle): void {
+    callRealMethodThen(this.client, method, args, done);
   }
 
   /** Closes the real client through its delegated close method (once). */

@@ -266,28 +266,25 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const run = (): void => {
       const started = Date.now();
       session.inFlight++;
-      this.host.call(method, args).then(
-        (result) => {
-          session.inFlight--;
-          if (oneway) return;
-          if (this.#late(frame, started, method, connection)) return;
-          let data: Buffer | ByteParts;
-          try {
-            data = encodeForWire(result, this.#opts.transcode);
-          } catch (err) {
-            fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(err as Error).message}`, { cause: err }));
-            return;
-          }
-          connection.respond(frame.id, INVOKE_OK, data);
-        },
-        (err: unknown) => {
-          session.inFlight--;
-          const error = err instanceof Error ? err : new Error(String(err));
-          this.#onError(error);
+      this.host.callThen(method, args, (err, result) => {
+        session.inFlight--;
+        if (err) {
+          this.#onError(err);
           if (oneway || this.#late(frame, started, method, connection)) return;
-          fail(error);
-        },
-      );
+          fail(err);
+          return;
+        }
+        if (oneway) return;
+        if (this.#late(frame, started, method, connection)) return;
+        let data: Buffer | ByteParts;
+        try {
+          data = encodeForWire(result, this.#opts.transcode);
+        } catch (e) {
+          fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }));
+          return;
+        }
+        connection.respond(frame.id, INVOKE_OK, data);
+      });
     };
     if (this.host.isReady) run();
     else this.host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
