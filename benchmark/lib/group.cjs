@@ -32,8 +32,12 @@ async function inBatches(n, size, fn) {
 // leaderlink, another leaderlink build (--baseline) and cluster-client.
 const MEMBER_LIBS = new Set(['leaderlink', 'baseline', 'cluster-client']);
 
+// Profiled comparators: leaderlink (DIR/leader, DIR/follower) and raw TCP (DIR/raw-server,
+// DIR/raw-client), so the floor's profile can be read next to leaderlink's.
+const PROFILED = new Set(['leaderlink', 'raw']);
+
 function profArgv(profile, comp, role) {
-  if (!profile || comp !== 'leaderlink') return [];
+  if (!profile || !PROFILED.has(comp)) return [];
   const dir = path.join(profile, role);
   fs.mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', '--cpu-prof-dir', dir];
@@ -43,7 +47,7 @@ function profArgv(profile, comp, role) {
  * A leader and `n` followers of one comparator on a fresh port.
  * tickMs: the real client pushes `tick` every tickMs; compete: followers leave isLeader unset
  * (failover); seedKeys: the real client starts holding a value for key-0 .. key-(seedKeys-1);
- * profile: --cpu-prof directory for leaderlink roles.
+ * profile: --cpu-prof directory for leaderlink and raw TCP roles.
  */
 async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, profile = null } = {}) {
   const port = comp === 'ipc' ? 0 : await freePort();
@@ -51,7 +55,7 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
   const g = { comp, port, leader: null, followers: [], roles };
   const track = (r) => { roles.push(r); return r; };
   const member = (isLeader) => ({ lib: comp, port, isLeader, tickMs, ...(seedKeys ? { seedKeys } : {}) });
-  g.stop = () => stopAll(roles, profile && comp === 'leaderlink' ? 5000 : 0);
+  g.stop = () => stopAll(roles, profile && PROFILED.has(comp) ? 5000 : 0);
   g.addFollowers = async (k) => {
     let added;
     if (MEMBER_LIBS.has(comp)) {
@@ -60,7 +64,7 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
       const wrong = added.filter((r) => r.readyInfo.isLeader);
       if (wrong.length) throw new Error(`${comp}: a follower became leader`);
     } else if (comp === 'raw') {
-      added = await inBatches(k, 8, () => startRole('raw-client', { port }, { name: 'raw client' }).then(track));
+      added = await inBatches(k, 8, () => startRole('raw-client', { port }, { name: 'raw client', execArgv: profArgv(profile, comp, 'raw-client') }).then(track));
     } else {
       const base = g.followers.length;
       const pids = await g.leader.call('spawn', { n: k }, 60000);
@@ -78,7 +82,7 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
       g.leader = track(await startRole('leader', member(true), { name: `${comp} leader`, execArgv: profArgv(profile, comp, 'leader') }));
       if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: forced leader is not leader`);
     } else if (comp === 'raw') {
-      g.leader = track(await startRole('raw-server', { port, seedKeys }, { name: 'raw server' }));
+      g.leader = track(await startRole('raw-server', { port, seedKeys }, { name: 'raw server', execArgv: profArgv(profile, comp, 'raw-server') }));
     } else {
       g.leader = track(await startRole('ipc-parent', {}, { name: 'ipc parent' }));
     }
