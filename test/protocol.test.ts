@@ -187,6 +187,56 @@ describe('FrameDecoder round trip', () => {
   });
 });
 
+describe('FrameDecoder connection-object cache', () => {
+  const frame = (conn: Record<string, unknown>, id: number, app?: Buffer): Buffer =>
+    encodeFrame({ isResponse: false, id, timeout: 0, conn: conn as FrameInput['conn'], app: app ?? null });
+
+  it('gives a repeated connection object back as the same object, with each frame\'s own header and app', () => {
+    const conn = { type: 'invoke', method: 'echo', argLength: 1, oneway: false };
+    const stream = Buffer.concat([1, 2, 3].map((id) => frame(conn, id, Buffer.from(`app${id}`))));
+    const frames = decodeAll(new FrameDecoder(), [stream]);
+    expect(frames.map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(frames.map((f) => f.app.toString())).toEqual(['app1', 'app2', 'app3']);
+    expect(frames[0]!.conn).toEqual(conn);
+    expect(frames[1]!.conn).toBe(frames[0]!.conn);
+    expect(frames[2]!.conn).toBe(frames[0]!.conn);
+  });
+
+  it('never confuses two connection objects of the same length, in one chunk or split at every byte', () => {
+    const a = { type: 'invoke', method: 'echoA', argLength: 1, oneway: false };
+    const b = { type: 'invoke', method: 'echoB', argLength: 1, oneway: false };
+    const c = { type: 'invoke', method: 'echoA', argLength: 2, oneway: false };
+    expect(JSON.stringify(a).length).toBe(JSON.stringify(b).length);
+    const order = [a, b, a, a, c, b, c, a];
+    const stream = Buffer.concat(order.map((conn, i) => frame(conn, i + 1)));
+    expect(decodeAll(new FrameDecoder(), [stream]).map((f) => f.conn)).toEqual(order);
+    for (let cut = 1; cut < stream.length; cut += 7) {
+      const frames = decodeAll(new FrameDecoder(), [stream.subarray(0, cut), stream.subarray(cut)]);
+      expect(frames.map((f) => f.conn)).toEqual(order);
+    }
+  });
+
+  it('keeps serving many distinct connection objects correctly once the cache is full', () => {
+    const conns = Array.from({ length: 100 }, (_, i) => ({ type: 'subscribe_result', key: `key-${i}` }));
+    const decoder = new FrameDecoder();
+    for (let round = 0; round < 3; round++) {
+      const stream = Buffer.concat(conns.map((conn, i) => frame(conn, i + 1)));
+      expect(decodeAll(decoder, [stream]).map((f) => f.conn)).toEqual(conns);
+    }
+  });
+
+  it('copies the bytes it caches: a chunk the caller reuses afterwards cannot turn into a false hit', () => {
+    const a = { type: 'kind_a' };
+    const b = { type: 'kind_b' };
+    const chunk = frame(a, 1);
+    const decoder = new FrameDecoder();
+    expect(decodeAll(decoder, [chunk])[0]!.conn).toEqual(a);
+    // The caller's memory now holds b's bytes where a's were; the cache must still know a's.
+    frame(b, 1).copy(chunk);
+    expect(decodeAll(decoder, [frame(b, 2)])[0]!.conn).toEqual(b);
+  });
+});
+
 describe('FrameDecoder rejects invalid input', () => {
   const ok = '{"type":"x"}';
   const okLen = Buffer.byteLength(ok);

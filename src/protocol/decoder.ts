@@ -18,6 +18,25 @@ export interface DecoderOptions {
 }
 
 const TWO_32 = 0x1_0000_0000;
+/**
+ * Connection objects repeat: one per method called, one per kind of answer, one per pushed key.
+ * Up to CONN_CACHE_SIZE of them (at most CONN_CACHE_MAX_BYTES long, one per length) are kept
+ * with their bytes; a frame whose bytes match one gets that object again instead of a fresh
+ * JSON.parse (about a tenth of a small call's decoding). Receivers treat connection objects as
+ * read-only (parseMessage's in-place normalizing is idempotent), so sharing one is safe.
+ */
+const CONN_CACHE_SIZE = 32;
+const CONN_CACHE_MAX_BYTES = 160;
+
+interface CachedConn {
+  bytes: Buffer;
+  conn: ConnObject;
+}
+
+function sameBytes(a: Buffer, buf: Buffer, start: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== buf[start + i]) return false;
+  return true;
+}
 /** Largest id hi word that keeps the id below 2^53. */
 const MAX_ID_HI = 0x1f_ffff;
 const EMPTY = Buffer.alloc(0);
@@ -42,6 +61,8 @@ export class FrameDecoder {
   #connLen = 0;
   /** Per-instance scratch for a header split across chunks. */
   #header: Buffer | null = null;
+  /** Recently seen connection objects by byte length (see CONN_CACHE_SIZE). */
+  readonly #conns = new Map<number, CachedConn>();
 
   constructor(options?: DecoderOptions) {
     const max = options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
@@ -201,7 +222,24 @@ export class FrameDecoder {
   /** Builds the frame whose header was just parsed; `buf[o .. o+total)` holds all of it. */
   #decodeBody(buf: Buffer, o: number, total: number): Frame {
     const connStart = o + HEADER_SIZE;
-    const connEnd = connStart + this.#connLen;
+    const connLen = this.#connLen;
+    const connEnd = connStart + connLen;
+    const end = o + total;
+    const app = connEnd === end ? EMPTY : buf.subarray(connEnd, end);
+    const cached = connLen <= CONN_CACHE_MAX_BYTES ? this.#conns.get(connLen) : undefined;
+    if (cached !== undefined && sameBytes(cached.bytes, buf, connStart)) {
+      return { isResponse: this.#isResponse, id: this.#id, timeout: this.#timeout, conn: cached.conn, app };
+    }
+    const conn = this.#parseConn(buf, connStart, connEnd);
+    if (connLen <= CONN_CACHE_MAX_BYTES && (cached !== undefined || this.#conns.size < CONN_CACHE_SIZE)) {
+      // Own copy of the bytes: the chunk they came in is not kept alive by the cache.
+      this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });
+    }
+    return { isResponse: this.#isResponse, id: this.#id, timeout: this.#timeout, conn, app };
+  }
+
+  /** Parses and checks the connection object in `buf[start .. end)`. */
+  #parseConn(buf: Buffer, connStart: number, connEnd: number): ConnObject {
     let conn: unknown;
     try {
       conn = JSON.parse(buf.toString('utf8', connStart, connEnd));
@@ -216,13 +254,6 @@ export class FrameDecoder {
       this.#fail(`connection object type must be a non-empty string of at most ${MAX_TYPE_LENGTH} chars, got ${
         typeof type === 'string' ? `a string of ${type.length} chars` : type === undefined ? 'none' : typeof type}`);
     }
-    const end = o + total;
-    return {
-      isResponse: this.#isResponse,
-      id: this.#id,
-      timeout: this.#timeout,
-      conn: conn as ConnObject,
-      app: connEnd === end ? EMPTY : buf.subarray(connEnd, end),
-    };
+    return conn as ConnObject;
   }
 }

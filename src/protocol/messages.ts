@@ -3,11 +3,12 @@
  * validating parse of what a peer sent. Roles switch on `message.type` of the parse result; no
  * other file writes a type string or checks a field's shape.
  *
- * The parse does not copy: a valid object is returned as the same object, typed (the decoder
- * made it from JSON just now, so no one else holds it). Optional informational fields of the
- * wrong type (a `pid` that is not an integer, a non-boolean `oneway`) are normalized in place
- * rather than refused, as peers have always been treated; required fields of the wrong type
- * make the message invalid.
+ * The parse does not copy: a valid object is returned as the same object, typed. Optional
+ * informational fields of the wrong type (a `pid` that is not an integer, a non-boolean
+ * `oneway`) are normalized in place rather than refused, as peers have always been treated;
+ * required fields of the wrong type make the message invalid. The normalizing is idempotent,
+ * and nothing else writes to a connection object: the decoder hands the same object to every
+ * frame that repeats its bytes (its connection-object cache).
  */
 import type { ConnObject } from './frame.js';
 
