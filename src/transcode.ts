@@ -25,7 +25,7 @@
  * Argument packing (`packArgs`): per argument, u32 BE length + that many encoded bytes.
  */
 import { CodecError, deserializeError, serializeError } from './errors.js';
-import { ByteParts, REFERENCE_MIN } from './protocol/byte-parts.js';
+import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './protocol/byte-parts.js';
 
 export interface Transcode {
   encode(value: unknown): Buffer;
@@ -274,6 +274,18 @@ function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): 
   }
 }
 
+/**
+ * The JSON text of a value that is plain (see isPlain), else undefined: the default encoding of
+ * a plain value is exactly this text's UTF-8 bytes, so it can be written where it is sent.
+ */
+function plainJson(value: unknown): string | undefined {
+  try {
+    return isPlain(value, []) ? JSON.stringify(value) : undefined;
+  } catch (err) {
+    throw encodeFailure(err);
+  }
+}
+
 /** Copies the encoding to `buf` at `pos`; returns the position after it. */
 function copyPieces(e: Encoded, buf: Buffer, pos: number): number {
   if (e instanceof Uint8Array) {
@@ -314,8 +326,14 @@ function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boole
  * comes back as pieces that reference big Buffers instead of joining them (no copy). The real
  * client handed the value over by returning it, so its Buffers are borrowed.
  */
-export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
+export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
   if (transcode !== defaultTranscode) return transcode.encode(value);
+  const text = value === undefined ? undefined : plainJson(value);
+  if (text !== undefined) {
+    const out = new TextParts(false);
+    out.add(text);
+    return out;
+  }
   const e = encodePieces(value, transcode, REFERENCE_MIN);
   if (e instanceof Uint8Array) return e as Buffer;
   const out = new ByteParts();
@@ -444,7 +462,7 @@ export const defaultTranscode: Transcode = Object.freeze({ encode, decode });
 /** Packs invoke arguments: per argument, u32 BE length + encoded bytes, in one final allocation. */
 export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
   const packed = packArgsForWire(args, transcode);
-  return packed instanceof ByteParts ? packed.join() : packed;
+  return packed instanceof ByteParts || packed instanceof TextParts ? packed.join() : packed;
 }
 
 /**
@@ -452,8 +470,20 @@ export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer
  * pieces that reference big encoded arguments instead of copying them, and big Buffers of the
  * caller too when `borrow` (a call with a response: they must not change until it settles).
  */
-export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): Buffer | ByteParts {
+export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): AppBytes {
   const count = args.length;
+  if (transcode === defaultTranscode) {
+    // The common case: every argument plain (or undefined), kept as JSON text until the frame.
+    const texts = new TextParts(true);
+    let i = 0;
+    for (; i < count; i++) {
+      const arg = args[i];
+      const text = arg === undefined ? '' : plainJson(arg);
+      if (text === undefined) break;
+      texts.add(text);
+    }
+    if (i === count) return texts;
+  }
   const pieces = new Array<Encoded>(count);
   let total = 0;
   let big = false;

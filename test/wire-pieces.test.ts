@@ -6,7 +6,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlowConsumerError } from '../src/errors.js';
 import { cluster, type ClusterOptions } from '../src/index.js';
-import { ByteParts, REFERENCE_MIN } from '../src/protocol/byte-parts.js';
+import { ByteParts, REFERENCE_MIN, TextParts } from '../src/protocol/byte-parts.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, encodeForWire, packArgs, packArgsForWire, type Transcode } from '../src/transcode.js';
@@ -29,8 +29,18 @@ function bytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-const joined = (w: Buffer | Buffer[] | ByteParts): Buffer =>
-  w instanceof ByteParts ? w.join() : Buffer.isBuffer(w) ? w : Buffer.concat(w);
+const joined = (w: Buffer | Buffer[] | ByteParts | TextParts): Buffer =>
+  w instanceof ByteParts || w instanceof TextParts ? w.join() : Buffer.isBuffer(w) ? w : Buffer.concat(w);
+
+/** The packed-arguments layout built the plain way: per argument, u32 length + its encoding. */
+function referencePack(args: readonly unknown[]): Buffer {
+  return Buffer.concat(args.flatMap((a) => {
+    const e = defaultTranscode.encode(a);
+    const n = Buffer.alloc(4);
+    n.writeUInt32BE(e.length, 0);
+    return [n, e];
+  }));
+}
 
 /** True when `piece` is a view of `of`'s memory (no copy was made). */
 const sameMemory = (piece: Uint8Array, of: Uint8Array): boolean => piece.buffer === of.buffer && piece.byteOffset === of.byteOffset;
@@ -143,10 +153,29 @@ describe('encodeForWire / packArgsForWire', () => {
     for (let i = 0; i < values.length; i++) {
       const args = values.slice(i, i + 3);
       for (const borrow of [false, true]) {
-        expect(joined(packArgsForWire(args, defaultTranscode, borrow)).equals(packArgs(args, defaultTranscode))).toBe(true);
+        expect(joined(packArgsForWire(args, defaultTranscode, borrow)).equals(referencePack(args))).toBe(true);
       }
+      expect(packArgs(args, defaultTranscode).equals(referencePack(args))).toBe(true);
     }
     expect(Buffer.isBuffer(packArgsForWire(['a', bytes(100), { b: 1 }], defaultTranscode, true))).toBe(true);
+  });
+
+  it('keeps plain values as JSON text until the frame is written, with the same bytes (any UTF-8)', () => {
+    const texts: unknown[] = ['héllo wörld', '日本語', 'emoji 😀', 'lone \ud800 surrogate', { 'ключ': ['значение', 1.5, null, true] }, '', [], {}];
+    for (const v of texts) {
+      const w = encodeForWire(v, defaultTranscode);
+      expect(w).toBeInstanceOf(TextParts);
+      expect(joined(w).equals(defaultTranscode.encode(v))).toBe(true);
+    }
+    const args = [...texts, undefined, 42];
+    const packed = packArgsForWire(args, defaultTranscode);
+    expect(packed).toBeInstanceOf(TextParts);
+    expect(joined(packed).equals(referencePack(args))).toBe(true);
+    // Written into a frame: the same bytes as the frame built from the joined application object.
+    const f = { isResponse: true, id: 9, timeout: 0, conn: { type: 'invoke_result', success: true } };
+    expect(encodeFrameParts({ ...f, app: packed })).toEqual(encodeFrame({ ...f, app: joined(packed) }));
+    // One value that is not plain: the whole pack takes the Buffer path.
+    expect(packArgsForWire(['a', new Date(0)], defaultTranscode)).not.toBeInstanceOf(TextParts);
   });
 
   it('borrows big caller Buffers only when asked (calls with a response); else copies them once', () => {

@@ -14,7 +14,7 @@
  * ```
  */
 import { ProtocolError } from '../errors.js';
-import { ByteParts, REFERENCE_MIN } from './byte-parts.js';
+import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './byte-parts.js';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 24;
@@ -45,9 +45,12 @@ export interface FrameInput {
   app?: Buffer | null;
 }
 
-/** A frame to send: its application object may also be pieces, written in order without being joined. */
+/**
+ * A frame to send: its application object may also be pieces, written in order without being
+ * joined, or JSON texts written straight into the frame.
+ */
 export interface OutgoingFrame extends Omit<FrameInput, 'app'> {
-  app?: Buffer | ByteParts | null;
+  app?: AppBytes | null;
 }
 
 /**
@@ -74,7 +77,9 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
   const appLen = app == null ? 0 : app.length;
   const buf = encodeHead(f, appLen, true);
   const pos = buf.length - appLen;
-  if (app instanceof ByteParts) {
+  if (app instanceof TextParts) {
+    app.writeTo(buf, pos);
+  } else if (app instanceof ByteParts) {
     let at = pos;
     for (const part of app.parts) {
       buf.set(part, at);
@@ -94,6 +99,7 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
  */
 export function encodeFrameParts(f: OutgoingFrame): Buffer | Buffer[] {
   const app = f.app;
+  if (app instanceof TextParts) return encodeFrame(f);
   if (app instanceof ByteParts) {
     if (app.length < REFERENCE_MIN) return encodeFrame(f);
     return [encodeHead(f, app.length, false), ...app.parts];
@@ -132,7 +138,7 @@ function encodeHead(f: OutgoingFrame, appLen: number, withApp: boolean): Buffer 
     }
   }
   const app = f.app;
-  if (app != null && !(app instanceof Uint8Array) && !(app instanceof ByteParts)) {
+  if (app != null && !(app instanceof Uint8Array) && !(app instanceof ByteParts) && !(app instanceof TextParts)) {
     throw new ProtocolError(`cannot encode frame: application object must be a Buffer, got ${describe(app)}`);
   }
   const connLen = prepared ? prepared.length : Buffer.byteLength(json, 'utf8');

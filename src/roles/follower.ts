@@ -2,7 +2,7 @@ import { FollowerHandshake } from '../auth/handshake.js';
 import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import type { ByteParts } from '../protocol/byte-parts.js';
+import type { AppBytes } from '../protocol/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
 import { packArgsForWire } from '../transcode.js';
@@ -158,7 +158,7 @@ export class Follower implements Role {
 
   invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
-    let app: Buffer | ByteParts | null;
+    let app: AppBytes | null;
     try {
       app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
     } catch (err) {

@@ -3,7 +3,7 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
-import type { ByteParts } from '../protocol/byte-parts.js';
+import type { AppBytes } from '../protocol/byte-parts.js';
 import { encodeForWire, unpackArgs } from '../transcode.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
@@ -276,7 +276,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         }
         if (oneway) return;
         if (this.#late(frame, started, method, connection)) return;
-        let data: Buffer | ByteParts;
+        let data: AppBytes;
         try {
           data = encodeForWire(result, this.#opts.transcode);
         } catch (e) {

@@ -4,7 +4,7 @@ import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsume
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import type { ByteParts } from '../protocol/byte-parts.js';
+import type { AppBytes } from '../protocol/byte-parts.js';
 import { encodeFrameParts, PreparedConn, type Frame } from '../protocol/frame.js';
 import { MSG, type Message } from '../protocol/messages.js';
 
@@ -113,9 +113,9 @@ export class Connection extends EventEmitter {
    * it (one promise per call: the caller needs no `.then` of its own). Rejects on timeout or
    * close, after telling `failed`. Throws nothing: an unencodable frame rejects too.
    */
-  request(conn: Message | PreparedConn, app: Buffer | ByteParts | null, timeout: number): Promise<Frame>;
-  request<T>(conn: Message | PreparedConn, app: Buffer | ByteParts | null, timeout: number, answer: Answer<T>, failed?: (err: Error) => void): Promise<T>;
-  request(conn: Message | PreparedConn, app: Buffer | ByteParts | null, timeout: number, answer?: Answer<unknown>, failed?: (err: Error) => void): Promise<unknown> {
+  request(conn: Message | PreparedConn, app: AppBytes | null, timeout: number): Promise<Frame>;
+  request<T>(conn: Message | PreparedConn, app: AppBytes | null, timeout: number, answer: Answer<T>, failed?: (err: Error) => void): Promise<T>;
+  request(conn: Message | PreparedConn, app: AppBytes | null, timeout: number, answer?: Answer<unknown>, failed?: (err: Error) => void): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       if (this.#closed) {
         const err = this.#closedError(describeCall(conn));
@@ -140,13 +140,13 @@ export class Connection extends EventEmitter {
   }
 
   /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
-  notify(conn: Message | PreparedConn, app: Buffer | ByteParts | null = null): void {
+  notify(conn: Message | PreparedConn, app: AppBytes | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrameParts({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
   }
 
   /** Answers the request with this id. */
-  respond(id: number, conn: Message | PreparedConn, app: Buffer | ByteParts | null = null): void {
+  respond(id: number, conn: Message | PreparedConn, app: AppBytes | null = null): void {
     if (this.#closed) return;
     this.#write(encodeFrameParts({ isResponse: true, id, timeout: 0, conn, app }));
   }
