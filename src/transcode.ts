@@ -438,17 +438,22 @@ function decode(input: Buffer): unknown {
   if (!(input instanceof Uint8Array)) throw new CodecError(`cannot decode: expected a Buffer, got ${input === null ? 'null' : typeof input}`);
   const u8: Uint8Array = input;
   const buf = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-  const n = buf.length;
+  return decodeRange(buf, 0, buf.length);
+}
+
+/** decode(buf.subarray(start, end)) without making that view (one per argument of every call). */
+function decodeRange(buf: Buffer, start: number, end: number): unknown {
+  const n = end - start;
   if (n === 0) return undefined;
-  const first = buf[0]!;
+  const first = buf[start]!;
   try {
-    if (first >= FIRST_JSON_BYTE) return JSON.parse(buf.toString('utf8'));
+    if (first >= FIRST_JSON_BYTE) return JSON.parse(buf.toString('utf8', start, end));
     if (first !== TAGGED) throw new CodecError(`cannot decode: unknown format byte 0x${first.toString(16).padStart(2, '0')}`);
     if (n < TAGGED_HEADER) throw new CodecError(`cannot decode: tagged value of ${n} bytes is truncated`);
-    const jsonEnd = TAGGED_HEADER + buf.readUInt32BE(1);
-    if (jsonEnd > n) throw new CodecError(`cannot decode: JSON length ${jsonEnd - TAGGED_HEADER} exceeds the ${n - TAGGED_HEADER} bytes present`);
-    const tree: unknown = JSON.parse(buf.toString('utf8', TAGGED_HEADER, jsonEnd));
-    return isObject(tree) ? fromTagged(tree, buf.subarray(jsonEnd)) : tree;
+    const jsonEnd = start + TAGGED_HEADER + buf.readUInt32BE(start + 1);
+    if (jsonEnd > end) throw new CodecError(`cannot decode: JSON length ${jsonEnd - start - TAGGED_HEADER} exceeds the ${n - TAGGED_HEADER} bytes present`);
+    const tree: unknown = JSON.parse(buf.toString('utf8', start + TAGGED_HEADER, jsonEnd));
+    return isObject(tree) ? fromTagged(tree, buf.subarray(jsonEnd, end)) : tree;
   } catch (err) {
     if (err instanceof CodecError) throw err;
     throw new CodecError(`cannot decode: ${(err as Error)?.message ?? String(err)}`, { cause: err });
@@ -530,7 +535,7 @@ export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): un
     const len = buf.readUInt32BE(pos);
     pos += 4;
     if (len > n - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${n - pos} bytes left`);
-    out[i] = transcode.decode(buf.subarray(pos, pos + len));
+    out[i] = transcode === defaultTranscode ? decodeRange(buf, pos, pos + len) : transcode.decode(buf.subarray(pos, pos + len));
     pos += len;
   }
   if (pos !== n) throw new CodecError(`${n - pos} trailing bytes after ${count} arguments`);
