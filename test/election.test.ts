@@ -50,6 +50,35 @@ describe('election edge cases', () => {
     expect(whoAnswers.mock.calls.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('a new leader is confirmed by its first accepted connection, not only by its own probe reading a hello back', async () => {
+    const whoAnswers = vi.mocked(probe.whoAnswers);
+    // The probe never gets an answer: only another connection can confirm the leader.
+    let answer: ((id: string | undefined) => void) | undefined;
+    whoAnswers.mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    const c = make();
+    // Some process knocks on the port (as a follower would) as soon as it is listened on.
+    const deadline = Date.now() + 10_000;
+    let knock: net.Socket | undefined;
+    while (!knock) {
+      if (Date.now() > deadline) throw new Error('the port was never listened on');
+      const s = net.connect(h.port, '127.0.0.1');
+      const ok = await new Promise<boolean>((resolve) => {
+        s.once('connect', () => resolve(true));
+        s.once('error', () => resolve(false));
+      });
+      if (ok) knock = s;
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    try {
+      await c.ready();
+      expect(c.role).toBe('leader');
+      expect(answer).toBeDefined(); // the probe was sent, and is still waiting
+    } finally {
+      knock.destroy();
+      answer?.(undefined);
+    }
+  });
+
   it('whoAnswers reads the server id from the hello of whoever holds the port', async () => {
     const fake = net.createServer((s) => {
       s.on('error', () => undefined);

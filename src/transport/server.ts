@@ -65,6 +65,8 @@ export class PortServer {
   readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; leaderProof: string; timer: NodeJS.Timeout }>>();
   readonly #unregistered = new Set<Connection>();
   #closing: Promise<void> | undefined;
+  /** Set while #confirmRouted waits for the first connection. */
+  #onFirstConnection: (() => void) | undefined;
 
   private constructor(server: net.Server, port: number, opts: PortServerOptions) {
     this.#server = server;
@@ -99,8 +101,8 @@ export class PortServer {
         server.removeListener('error', onError);
         const won = new PortServer(server, port, opts);
         // Make sure the kernel really routes this port to us (see probe.ts), else step down.
-        whoAnswers(port, PROBE_TIMEOUT_MS).then((id) => {
-          if (id === undefined || id === won.id) {
+        won.#confirmRouted().then((other) => {
+          if (other === undefined) {
             resolve(won);
             return;
           }
@@ -123,6 +125,34 @@ export class PortServer {
 
   get closed(): boolean {
     return this.#closing !== undefined;
+  }
+
+  /**
+   * Resolves with undefined once this new server is known to be the one the kernel routes the
+   * port to, or with the id of the other server that answered instead (this one is a shadow).
+   * The proof is this server's first accepted connection: a shadow never gets any. The probe
+   * (whoAnswers) makes sure one comes; a follower's connection that arrives first proves it just
+   * as well. Waiting for the probe's own hello to come back cost a few ms more per election on
+   * a busy machine, all of it before the new leader could serve.
+   */
+  #confirmRouted(): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (other: string | undefined): void => {
+        if (done) return;
+        done = true;
+        this.#onFirstConnection = undefined;
+        resolve(other);
+      };
+      // Confirmed from inside an accept: finish after the accept loop, so that followers already
+      // knocking are accepted and greeted before the new leader builds its real client (they
+      // then prove themselves and register while it builds, instead of after).
+      this.#onFirstConnection = () => {
+        this.#onFirstConnection = undefined;
+        setImmediate(finish, undefined);
+      };
+      void whoAnswers(this.port, PROBE_TIMEOUT_MS).then((id) => finish(id === undefined || id === this.id ? undefined : id));
+    });
   }
 
   get channelNames(): string[] {
@@ -188,6 +218,7 @@ export class PortServer {
   }
 
   #onSocket(socket: net.Socket): void {
+    this.#onFirstConnection?.();
     const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}` });
     this.#unregistered.add(connection);
     // First move of the handshake: a fresh nonce the peer must bind its proof to.
