@@ -2,6 +2,7 @@ import { CompatBase } from './compat-base.js';
 import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
 import { delay, elect, type Elected } from './election.js';
 import { forwardEvents } from './events.js';
+import { Gate } from './gate.js';
 import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
@@ -11,6 +12,7 @@ import { Local } from './roles/local.js';
 import { SubscriptionRecord } from './roles/subscription-record.js';
 import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
+import { ShadowListenerError } from './transport/server.js';
 
 const debug = debugFor('client');
 
@@ -32,20 +34,6 @@ export interface WrapperInit {
   options: ResolvedOptions;
   methods: MethodTable;
   createRealClient: () => object;
-}
-
-/** Resolves or rejects the calls that wait for a leader while an election runs. */
-class Gate {
-  readonly promise: Promise<void>;
-  resolve!: () => void;
-  reject!: (err: Error) => void;
-  constructor() {
-    this.promise = new Promise<void>((res, rej) => {
-      this.resolve = res;
-      this.reject = rej;
-    });
-    this.promise.catch(() => undefined);
-  }
 }
 
 /**
@@ -242,6 +230,8 @@ export class ClusterClient extends CompatBase {
       } catch (err) {
         if (this.#life.closing) return;
         const error = err as Error;
+        // Won a port the kernel routes to someone else: not a failure, just compete again.
+        if (error instanceof ShadowListenerError) continue;
         if (this.#life.state === 'electing') {
           this.#life.to('failed');
           this.#started.reject(error);
@@ -296,7 +286,7 @@ export class ClusterClient extends CompatBase {
     if (this.#life.state === 'ready') this.#life.to('lost');
     this.#losses++;
     this.ready(false);
-    const leaderPid = this.#role!.stats().leaderPid ?? '?';
+    const leaderPid = this.#role!.leaderPid ?? '?';
     this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
     this.#emitFromLifecycle('leaderLost', err);
   }
@@ -312,7 +302,7 @@ export class ClusterClient extends CompatBase {
     this.#elections++;
     const role = this.#build(await this.#elect());
     const previous = this.#role;
-    if (previous && previous !== role) addTraffic(this.#pastTraffic, previous.stats().traffic);
+    if (previous && previous !== role) addTraffic(this.#pastTraffic, previous.traffic());
     this.#role = role;
     const lost = new Promise<Error | undefined>((resolve) => role.onLost((err) => {
       // Stop serving calls through the dead role at once, not a few microtasks later when the
@@ -336,7 +326,7 @@ export class ClusterClient extends CompatBase {
       // A forced leader is the only process that may lead: at the first start it keeps the port
       // a while to give its ready error to the followers that connect meanwhile (they would
       // otherwise wait maxWaitTime for nothing). close() releases it at once.
-      if (role instanceof Leader && this.#opts.isLeader === true && this.#life.state === 'electing') role.closeLater(this.#opts.maxWaitTime);
+      if (role instanceof Leader && this.#opts.isLeader === true && this.#life.state === 'electing' && !(err instanceof ShadowListenerError)) role.closeLater(this.#opts.maxWaitTime);
       else await role.close();
       throw err;
     }

@@ -72,12 +72,15 @@ export class Follower implements Role {
   }
 
   stats(): RoleStats {
-    return {
-      subscriptions: this.#keys.snapshot(),
-      leaderPid: this.#leaderPid,
-      inFlight: this.#conn.inFlight,
-      traffic: { ...this.#traffic, bytesIn: this.#conn.socket.bytesRead, bytesOut: this.#conn.socket.bytesWritten },
-    };
+    return { subscriptions: this.#keys.snapshot(), leaderPid: this.#leaderPid, inFlight: this.#conn.inFlight, traffic: this.traffic() };
+  }
+
+  traffic(): TrafficCounters {
+    return { ...this.#traffic, bytesIn: this.#conn.socket.bytesRead, bytesOut: this.#conn.socket.bytesWritten };
+  }
+
+  get leaderPid(): number | undefined {
+    return this.#leaderPid;
   }
 
   onLost(fn: (err?: Error) => void): void {

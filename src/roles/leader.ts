@@ -78,17 +78,28 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#slot.open(this);
   }
 
-  stats(): RoleStats {
+  /** Ready once the real client is, and the port is known to reach this process (see PortServer.routed). */
+  override ready(): Promise<void> {
+    return Promise.all([this.host.ready, this.#slot.routed]).then(() => undefined);
+  }
+
+  readonly leaderPid = undefined;
+
+  traffic(): TrafficCounters {
     // Bytes of live connections are read off their sockets; closed ones were added up on close.
     const traffic = { ...this.#traffic };
     for (const { connection: c } of this.#sessions) {
       traffic.bytesIn += c.socket.bytesRead;
       traffic.bytesOut += c.socket.bytesWritten;
     }
+    return traffic;
+  }
+
+  stats(): RoleStats {
     return {
       subscriptions: this.subscriptionStats(),
       followers: [...this.#sessions].map((s) => ({ pid: s.connection.peer.pid, connectedSince: s.connection.peer.since, inFlight: s.inFlight })),
-      traffic,
+      traffic: this.traffic(),
     };
   }
 

@@ -40,8 +40,14 @@ export class Local extends InProcessRole implements Role {
     return shared.get(name)?.refs ?? 0;
   }
 
+  readonly leaderPid = undefined;
+
   stats(): RoleStats {
-    return { subscriptions: this.subscriptionStats(), traffic: { ...this.#traffic } };
+    return { subscriptions: this.subscriptionStats(), traffic: this.traffic() };
+  }
+
+  traffic(): TrafficCounters {
+    return { ...this.#traffic };
   }
 
   onLost(): void {

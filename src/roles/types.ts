@@ -66,7 +66,12 @@ export interface Role {
   close(): Promise<void>;
   /** Called once if the role dies without close(): follower lost its leader, server died. */
   onLost(fn: (err?: Error) => void): void;
+  /** Everything at once, for client.stats() and `leaderlink status` (walks every subscription key). */
   stats(): RoleStats;
+  /** Just the traffic counters (cheap: what a failover adds up). */
+  traffic(): TrafficCounters;
+  /** Follower: the leader's pid once registered. */
+  readonly leaderPid: number | undefined;
   /** The real client, where this process owns one. */
   readonly realClient: object | undefined;
 }
