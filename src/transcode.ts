@@ -187,6 +187,11 @@ interface Tagged {
 }
 
 function tag(value: unknown): Tagged | null {
+  if (value instanceof Uint8Array) {
+    // A Buffer on its own (a file, a znode's data): the same bytes as the walk below gives.
+    const json = `${LONE_BUFFER_PREFIX}${value.length}}`;
+    return { json, jsonLen: json.length, side: [value], sideLen: value.length };
+  }
   const st: EncodeState = { side: [], sideLen: 0, ancestors: new Set() };
   const tree = toTagged(value, st);
   if (tree === DROP) return null;
@@ -343,6 +348,36 @@ export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
 
 /* ------------------------------------------------------------------ decode */
 
+/** The tagged JSON of a Buffer on its own starts so; its length and "}" follow. */
+const LONE_BUFFER_PREFIX = '{"~":"b","o":0,"l":';
+const LONE_BUFFER_BYTES = Buffer.from(LONE_BUFFER_PREFIX, 'latin1');
+
+/**
+ * The value of a tagged encoding that is one Buffer and nothing else, read without JSON.parse;
+ * undefined for anything else (the general path decodes it). Only the canonical form the encoder
+ * writes is taken here, and the result is the general path's: a view when the Buffer fills at
+ * least half of the memory it lives in, else a copy.
+ */
+function loneBuffer(buf: Buffer, jsonStart: number, jsonEnd: number, end: number): Buffer | undefined {
+  const p = LONE_BUFFER_BYTES;
+  const digitsEnd = jsonEnd - 1;
+  if (digitsEnd - jsonStart <= p.length || buf[digitsEnd] !== 0x7d) return undefined;
+  for (let i = 0; i < p.length; i++) if (buf[jsonStart + i] !== p[i]) return undefined;
+  let l = 0;
+  let at = jsonStart + p.length;
+  if (buf[at] === 0x30 && at + 1 !== digitsEnd) return undefined; // no leading zeros
+  for (; at < digitsEnd; at++) {
+    const d = buf[at]! - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    l = l * 10 + d;
+  }
+  if (l !== end - jsonEnd) return undefined;
+  if (l * 2 >= buf.buffer.byteLength) return buf.subarray(jsonEnd, end);
+  const out = Buffer.allocUnsafe(l);
+  buf.copy(out, 0, jsonEnd, end);
+  return out;
+}
+
 const hasOwn = Object.prototype.hasOwnProperty;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -452,6 +487,8 @@ function decodeRange(buf: Buffer, start: number, end: number): unknown {
     if (n < TAGGED_HEADER) throw new CodecError(`cannot decode: tagged value of ${n} bytes is truncated`);
     const jsonEnd = start + TAGGED_HEADER + buf.readUInt32BE(start + 1);
     if (jsonEnd > end) throw new CodecError(`cannot decode: JSON length ${jsonEnd - start - TAGGED_HEADER} exceeds the ${n - TAGGED_HEADER} bytes present`);
+    const lone = loneBuffer(buf, start + TAGGED_HEADER, jsonEnd, end);
+    if (lone !== undefined) return lone;
     const tree: unknown = JSON.parse(buf.toString('utf8', start + TAGGED_HEADER, jsonEnd));
     return isObject(tree) ? fromTagged(tree, buf.subarray(jsonEnd, end)) : tree;
   } catch (err) {

@@ -127,6 +127,44 @@ describe('defaultTranscode round trips', () => {
     expect((decode(enc) as { a: Buffer }).a.toString()).toBe('abc');
   });
 
+  it('a Buffer on its own has the documented tagged bytes, and reads back like the general path', () => {
+    for (const n of [0, 1, 9, 10, 1024, 70_000]) {
+      const b = Buffer.alloc(n, 0x61);
+      const json = Buffer.from(`{"~":"b","o":0,"l":${n}}`);
+      const head = Buffer.alloc(5);
+      head[0] = 0x01;
+      head.writeUInt32BE(json.length, 1);
+      const enc = encode(b);
+      expect(enc.equals(Buffer.concat([head, json, b]))).toBe(true);
+      expect(decode(enc)).toStrictEqual(b);
+      // A small Buffer read from a bigger chunk is a copy (never pins the chunk), a big one a view.
+      for (const pad of [0, 3 * n + 100]) {
+        const chunk = Buffer.alloc(pad + enc.length); // own memory, not a pool slab
+        enc.copy(chunk, pad);
+        const out = decode(chunk.subarray(pad)) as Buffer;
+        expect(out).toStrictEqual(b);
+        expect(out.buffer === chunk.buffer).toBe(n > 0 && n * 2 >= chunk.buffer.byteLength);
+      }
+    }
+    // Forms the encoder never writes take the general path, with its answers.
+    const variants = [
+      ['{"~":"b","o":0,"l":3 }', 3, 'abc'],
+      ['{"~":"b","o":0,"l":2}', 3, 'ab'],
+      ['{"~":"b","o":0,"l":03}', 3, null],
+      ['{"~":"b","o":0,"l":4}', 3, null],
+      ['{"~":"b","o":1,"l":2}', 3, 'bc'],
+    ] as const;
+    for (const [json, n, want] of variants) {
+      const j = Buffer.from(json);
+      const head = Buffer.alloc(5);
+      head[0] = 0x01;
+      head.writeUInt32BE(j.length, 1);
+      const bytes = Buffer.concat([head, j, Buffer.from('abc').subarray(0, n)]);
+      if (want === null) expect(() => decode(bytes)).toThrow(CodecError);
+      else expect(decode(bytes)).toStrictEqual(Buffer.from(want));
+    }
+  });
+
   it('a Buffer subarray encodes only its own bytes', () => {
     const big = Buffer.from('0123456789');
     expect(rt(big.subarray(3, 6))).toStrictEqual(Buffer.from('345'));
