@@ -12,6 +12,8 @@ class BenchDataClient extends Base {
   constructor(options = {}) {
     super(options);
     this.pid = process.pid;
+    /** hrtime (ns, a string for IPC) when this real client was created: failover's "new real client". */
+    this.createdAt = String(process.hrtime.bigint());
     this._listeners = new Map(); // key -> Set(listener)
     this._last = new Map(); // key -> last value (a registry answers a subscribe with it)
     this._published = [];

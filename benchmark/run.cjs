@@ -155,12 +155,15 @@ async function failover(comp) {
     reports = await Promise.all(g.followers.map((f) => f.call('foReport', { killAt, deadPid })));
     const states = await Promise.all(g.followers.map((f) => f.call('state')));
     const recovered = reports.every((r) => r.pushMs !== null && r.callMs !== null);
+    // The new leader's real client: created how long after the kill.
+    const created = states.map((s) => (s.realClientAt ? (Number(s.realClientAt) - killAt) / 1e6 : null)).filter((ms) => ms !== null && ms > 0);
     return {
       recovered,
       worstCallMs: recovered ? Math.max(...reports.map((r) => r.callMs)) : null,
       worstPushMs: recovered ? Math.max(...reports.map((r) => r.pushMs)) : null,
       medianCallMs: median(reports.map((r) => r.callMs)),
       worstLostMs: reports.every((r) => r.lostMs !== null) ? Math.max(...reports.map((r) => r.lostMs)) : null,
+      newRealClientMs: created.length === 1 ? created[0] : null,
       failed: sum(reports.map((r) => r.failed)),
       failedInflight: sum(reports.map((r) => r.failedInflight)),
       failedOther: sum(reports.map((r) => r.failedOther)),
@@ -219,6 +222,7 @@ const ROWS = [
   ['failover', 'worst survivor: kill->call', 'ms', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs), 'val', 'low', 'failover'],
   ['failover', 'worst survivor: kill->push', 'ms', (r) => (r.worstPushMs === null ? NaN : r.worstPushMs), 'val', 'low', 'failover'],
   ['failover', 'worst survivor: kill->loss seen', 'ms', (r) => (r.worstLostMs === null ? NaN : r.worstLostMs), 'val', 'low', 'failover'],
+  ['failover', 'kill->new real client', 'ms', (r) => (r.newRealClientMs === null ? NaN : r.newRealClientMs), 'val', 'low', 'failover'],
   ['failover', 'failed calls (all)', 'sum', (r) => r.failed, 'count', 'low', 'failover'],
   ['failover', 'failed, not in flight', 'sum', (r) => r.failedOther, 'count', 'low', 'failover'],
   ['failover', 'runs not recovered', 'sum', (r) => (r.recovered ? 0 : 1), 'count', 'low', 'failover'],
@@ -258,6 +262,8 @@ function evaluateTargets(results) {
     const w = R('failover', 'cluster-client', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs));
     const notRec = cell(results, 'failover', 'leaderlink', (r) => (r.recovered ? 0 : 1), 'count').v;
     add('failover: worst kill->call below cluster-client', w, w !== null && w < 1 && notRec === 0, `${fmtRatio(w)}${notRec ? `, ${notRec} runs not recovered` : ''}`);
+    const rc = R('failover', 'cluster-client', (r) => (r.newRealClientMs === null ? NaN : r.newRealClientMs));
+    add('failover: kill->new real client below cluster-client', rc, rc !== null && rc < 1, fmtRatio(rc));
     const other = cell(results, 'failover', 'leaderlink', (r) => r.failedOther, 'count').v;
     add('failover: no failed call except in flight', other, other === 0, `${other} other failures`);
   }

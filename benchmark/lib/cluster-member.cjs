@@ -48,7 +48,8 @@ async function initMember(opts) {
     ...leaderHandlers(realClient),
     ...makeWorkload(adapter),
     state() {
-      return { isLeader: !!client.isClusterClientLeader, errors, logged: logger.counts };
+      const [rc] = BenchDataClient.instances;
+      return { isLeader: !!client.isClusterClientLeader, errors, logged: logger.counts, realClientAt: rc ? rc.createdAt : null };
     },
     async waitLeader({ timeoutMs = 5000 }) {
       await waitFor(() => BenchDataClient.instances.size > 0, timeoutMs, 'real client');
