@@ -164,6 +164,11 @@ async function failover(comp) {
       medianCallMs: median(reports.map((r) => r.callMs)),
       worstLostMs: reports.every((r) => r.lostMs !== null) ? Math.max(...reports.map((r) => r.lostMs)) : null,
       newRealClientMs: created.length === 1 ? created[0] : null,
+      // What the libraries do once the survivors know: from the last one noticing the loss to the
+      // worst one's next call. (A survivor that noticed earlier may have waited for the kernel to
+      // close the dead leader's listening socket, which goes last: that is not counted.)
+      afterLastLossMs: recovered && reports.every((r) => r.lostMs !== null)
+        ? Math.max(...reports.map((r) => r.callMs)) - Math.max(...reports.map((r) => r.lostMs)) : null,
       failed: sum(reports.map((r) => r.failed)),
       failedInflight: sum(reports.map((r) => r.failedInflight)),
       failedOther: sum(reports.map((r) => r.failedOther)),
@@ -222,6 +227,7 @@ const ROWS = [
   ['failover', 'worst survivor: kill->call', 'ms', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs), 'val', 'low', 'failover'],
   ['failover', 'worst survivor: kill->push', 'ms', (r) => (r.worstPushMs === null ? NaN : r.worstPushMs), 'val', 'low', 'failover'],
   ['failover', 'worst survivor: kill->loss seen', 'ms', (r) => (r.worstLostMs === null ? NaN : r.worstLostMs), 'val', 'low', 'failover'],
+  ['failover', 'last loss seen -> worst call', 'ms', (r) => (r.afterLastLossMs === null ? NaN : r.afterLastLossMs), 'val', 'low', 'failover'],
   ['failover', 'kill->new real client', 'ms', (r) => (r.newRealClientMs === null ? NaN : r.newRealClientMs), 'val', 'low', 'failover'],
   ['failover', 'failed calls (all)', 'sum', (r) => r.failed, 'count', 'low', 'failover'],
   ['failover', 'failed, not in flight', 'sum', (r) => r.failedOther, 'count', 'low', 'failover'],
