@@ -22,7 +22,6 @@ export class ShadowListenerError extends Error {
   override readonly name = 'ShadowListenerError';
 }
 
-
 /** What a channel (one client name) does with a follower that registered to it. */
 export interface ChannelHandler {
   /**
