@@ -385,6 +385,29 @@ describe('leader and follower over loopback', () => {
     expect(follower.stats().leaderLosses).toBe(1);
   });
 
+  it('a call made in the rejection handler of a call the leader\'s loss cut off waits for the next leader', async () => {
+    const make2 = (): ClusterClient & { slow(ms: number): Promise<string>; echo<T>(v: T): Promise<T> } => {
+      const c = cluster(TestClient, { port: h.port, name: 'Retry', responseTimeout: 5000 }).create();
+      c.on('error', () => undefined);
+      clients.push(c);
+      return c as never;
+    };
+    const leader = make2();
+    await leader.ready();
+    const follower = make2();
+    await follower.ready();
+    // The retry runs in the same tick as the rejection, before the client's lifecycle task has
+    // woken up to the loss: it must wait for the next leader, not fail (ClientClosedError).
+    const retried = follower.slow(300).then(
+      () => 'no loss?',
+      (err: Error) => follower.echo(`retry after ${err.name}`),
+    );
+    await waitFor(() => follower.stats().inFlight === 1, { message: 'the call on its way to the leader' });
+    await leader.close();
+    expect(await retried).toBe('retry after ConnectionClosedError');
+    expect(follower.role).toBe('leader');
+  });
+
   it('delegate options and idempotentMethods are validated', () => {
     expect(() => cluster(TestClient, { port: h.port }).delegate('echo', 'invokeOneway', { idempotent: true })).toThrow(/only invoke methods can be idempotent/);
     expect(() => cluster(TestClient, { port: h.port }).delegate('echo', 'invoke', { idempotent: 'yes' } as never)).toThrow(/options must be \{ idempotent\?: boolean \}/);
