@@ -127,7 +127,7 @@ describe('SubscriptionHub', () => {
     const la = (v: unknown): void => void a.push(v);
     h.add('k', { id: 1 }, la);
     h.add('k', { id: 1 }, (v: unknown) => void b.push(v));
-    const follower: Subscriber = { push: (p) => void pushed.push(p.data) };
+    const follower: Subscriber = { push: (_key, data) => void pushed.push(data) };
     h.add('k', { id: 1 }, follower);
     expect(events).toEqual(['subscribe {"id":1}']);
     upstream.get('{"id":1}')!({ n: 1 });

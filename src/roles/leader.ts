@@ -10,7 +10,7 @@ import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
 import { InProcessRole } from './in-process.js';
-import type { Push, Subscriber } from './subscriptions.js';
+import type { Subscriber } from './subscriptions.js';
 import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
@@ -20,13 +20,25 @@ const INVOKE_OK = PreparedConn.of({ type: MSG.invokeResult, success: true });
 const INVOKE_FAILED = PreparedConn.of({ type: MSG.invokeResult, success: false });
 const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
 
-/** One registered follower connection. */
-interface Session {
+/**
+ * One registered follower connection. It is itself the hub subscriber for every key the
+ * follower names as the leader does (all of them, unless the two format keys differently), so a
+ * key costs the session one Map entry, no object or closure of its own.
+ */
+interface Session extends Subscriber {
   connection: Connection;
   /** invokes of this follower the real client is still working on */
   inFlight: number;
-  /** follower's key -> what it is subscribed with on the hub */
-  subs: Map<string, { hubKey: string; subscriber: Subscriber }>;
+  /**
+   * follower's key -> its hub subscriber: the session itself when the hub key is the same string
+   * (stored as the hub's own string), else a Renamed for that one key.
+   */
+  subs: Map<string, Session | Renamed>;
+}
+
+/** A subscription whose follower key differs from the leader's formatKey of its registration. */
+interface Renamed extends Subscriber {
+  hubKey: string;
 }
 
 export interface LeaderInit {
@@ -55,6 +67,14 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
+  /**
+   * The wire frame of the value being fanned out: encoded by the first follower that sends it,
+   * reused by the others (and by a replay while it is still the latest). One slot, not one per
+   * key: the hub keeps each key's last value once, as encoded data.
+   */
+  #frameData: Buffer | undefined;
+  #frameKey = '';
+  #frame: Buffer | undefined;
 
   /**
    * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
@@ -149,7 +169,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       connection.close();
       return;
     }
-    const session: Session = { connection, inFlight: 0, subs: new Map() };
+    const session: Session = { connection, inFlight: 0, subs: new Map(), push: (key, data) => this.#sendPush(connection, key, data) };
     this.#sessions.add(session);
     debug('%s: follower pid %s connected (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     connection.on('request', (frame: Frame) => this.#onFrame(session, frame));
@@ -157,7 +177,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       this.#sessions.delete(session);
       this.#traffic.bytesIn += connection.socket.bytesRead;
       this.#traffic.bytesOut += connection.socket.bytesWritten;
-      for (const { hubKey, subscriber } of session.subs.values()) this.host.hub.remove(hubKey, subscriber);
+      for (const [key, sub] of session.subs) this.#unsubscribe(session, key, sub);
       session.subs.clear();
       debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     });
@@ -188,7 +208,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         const sub = session.subs.get(msg.key);
         if (sub) {
           session.subs.delete(msg.key);
-          this.host.hub.remove(sub.hubKey, sub.subscriber);
+          this.#unsubscribe(session, msg.key, sub);
         }
         return;
       }
@@ -238,21 +258,36 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       return;
     }
     const hubKey = this.#opts.formatKey(reg);
-    const connection = session.connection;
-    const subscriber: Subscriber = {
-      push: (p: Push): void => {
+    if (hubKey === remoteKey) {
+      session.subs.set(this.host.hub.add(hubKey, reg, session), session);
+      return;
+    }
+    const { connection } = session;
+    const renamed: Renamed = {
+      hubKey,
+      push: (_key, data): void => {
         this.#traffic.pushes++;
-        if (remoteKey === p.key) {
-          // Encoded once per push and reused for every follower that uses the same key.
-          const frame = (p.frame ??= encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key: p.key }, app: p.data }));
-          connection.writeRaw(frame);
-        } else {
-          connection.notify({ type: MSG.subscribeResult, key: remoteKey }, p.data);
-        }
+        connection.notify({ type: MSG.subscribeResult, key: remoteKey }, data);
       },
     };
-    session.subs.set(remoteKey, { hubKey, subscriber });
-    this.host.hub.add(hubKey, reg, subscriber);
+    session.subs.set(remoteKey, renamed);
+    this.host.hub.add(hubKey, reg, renamed);
+  }
+
+  #unsubscribe(session: Session, key: string, sub: Session | Renamed): void {
+    if (sub === session) this.host.hub.remove(key, session);
+    else this.host.hub.remove((sub as Renamed).hubKey, sub);
+  }
+
+  /** A value of `key` to a follower that names the key as the leader does. */
+  #sendPush(connection: Connection, key: string, data: Buffer): void {
+    this.#traffic.pushes++;
+    if (this.#frameData !== data || this.#frameKey !== key) {
+      this.#frame = encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key }, app: data });
+      this.#frameData = data;
+      this.#frameKey = key;
+    }
+    connection.writeRaw(this.#frame as Buffer);
   }
 
   #onInvoke(session: Session, frame: Frame, invoke: Invoke): void {

@@ -6,16 +6,26 @@
  *   a late subscriber gets the key's last value (on the next tick) only when isBroadcast is true.
  *
  * With isBroadcast false each value is meant for one subscriber; replaying it to a late one would
- * hand the same value out twice (see docs/DECISIONS.md). The last value is still kept: it tells
- * whether a key ever had data (subscribeTimeout) and its age (stats).
+ * hand the same value out twice (see docs/DECISIONS.md). So only a broadcast key keeps the value
+ * itself; every key keeps whether it ever had one (subscribeTimeout) and when (stats).
+ *
+ * A leader holds one entry per key for every key any process subscribed (tens of thousands in
+ * big registries), so an entry is kept small: the subscribers are an exact-size array (a Set
+ * costs about twice as much for the few subscribers a key has: one per process; a grown array
+ * has room for 17 more), and the owner may keep the last value in a compact form (keep()).
  */
 
 export interface KeyEntry<S, V, X> {
   readonly key: string;
-  readonly subscribers: Set<S>;
+  /**
+   * Never changed in place: join and leave put a new array here, so a fan-out already iterating
+   * the old one is not disturbed.
+   */
+  subscribers: readonly S[];
   hasLast: boolean;
+  /** The last value; kept only when isBroadcast (it is replayed to late subscribers then). */
   last: V | undefined;
-  /** Clock time of the last value. */
+  /** Clock time of the last value (of the opening while there is none). */
   lastAt: number;
   /** Bumped by every value: a replay scheduled before a newer value is dropped. */
   seq: number;
@@ -32,6 +42,11 @@ export interface RegistryOptions<S, V> {
    * 'all': every subscriber always (a follower's local listeners: the leader already picked the process).
    */
   fanOut?: 'rule' | 'all';
+  /**
+   * What is kept of a value as the key's last (default: the value itself), e.g. a copy smaller
+   * than what was pushed; `deliver` gets it back as it was kept, for a replay.
+   */
+  keep?: (value: V) => V;
   now?: () => number;
 }
 
@@ -40,12 +55,14 @@ export class SubscriptionRegistry<S, V, X> {
   readonly #isBroadcast: boolean;
   readonly #toAll: boolean;
   readonly #deliver: (sub: S, value: V, key: string) => void;
+  readonly #keep: ((value: V) => V) | undefined;
   readonly #now: () => number;
 
   constructor(opts: RegistryOptions<S, V>) {
     this.#isBroadcast = opts.isBroadcast;
     this.#toAll = opts.isBroadcast || opts.fanOut === 'all';
     this.#deliver = opts.deliver;
+    this.#keep = opts.keep;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -68,20 +85,22 @@ export class SubscriptionRegistry<S, V, X> {
 
   /** Opens a key with its first subscriber and the owner's data for it. */
   open(key: string, first: S, data: X): KeyEntry<S, V, X> {
-    const entry: KeyEntry<S, V, X> = { key, subscribers: new Set([first]), hasLast: false, last: undefined, lastAt: 0, seq: 0, data };
+    // lastAt starts as a clock time, not 0: the field holds a boxed number from the start, and
+    // V8 does not have to migrate every entry's layout when the first value comes.
+    const entry: KeyEntry<S, V, X> = { key, subscribers: [first], hasLast: false, last: undefined, lastAt: this.#now(), seq: 0, data };
     this.#entries.set(key, entry);
     return entry;
   }
 
   /** Adds a subscriber to an open key (false if it is there already); the last-value rule applies. */
   join(entry: KeyEntry<S, V, X>, sub: S): boolean {
-    if (entry.subscribers.has(sub)) return false;
-    entry.subscribers.add(sub);
+    if (entry.subscribers.includes(sub)) return false;
+    entry.subscribers = entry.subscribers.concat([sub]); // concat allocates the exact size
     if (entry.hasLast && this.#isBroadcast) {
       const seq = entry.seq;
       // Not in the caller's stack; skipped if a newer value reached the subscriber meanwhile.
       process.nextTick(() => {
-        if (entry.seq === seq && entry.subscribers.has(sub) && this.isCurrent(entry)) this.#deliver(sub, entry.last as V, entry.key);
+        if (entry.seq === seq && entry.subscribers.includes(sub) && this.isCurrent(entry)) this.#deliver(sub, entry.last as V, entry.key);
       });
     }
     return true;
@@ -93,20 +112,26 @@ export class SubscriptionRegistry<S, V, X> {
    */
   leave(key: string, sub: S): KeyEntry<S, V, X> | undefined {
     const entry = this.#entries.get(key);
-    if (!entry || !entry.subscribers.delete(sub)) return undefined;
-    return this.#closeIfEmpty(entry);
+    if (!entry || !entry.subscribers.includes(sub)) return undefined;
+    return this.#keepOnly(entry, (s) => s !== sub);
   }
 
   /** Removes every subscriber of a key that `which` accepts; like leave() otherwise. */
   leaveWhere(key: string, which: (sub: S) => boolean): KeyEntry<S, V, X> | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    for (const sub of entry.subscribers) if (which(sub)) entry.subscribers.delete(sub);
-    return this.#closeIfEmpty(entry);
+    return this.#keepOnly(entry, (s) => !which(s));
   }
 
-  #closeIfEmpty(entry: KeyEntry<S, V, X>): KeyEntry<S, V, X> | undefined {
-    if (entry.subscribers.size > 0) return undefined;
+  /** Keeps the subscribers `stay` accepts; closes the key when none is left. */
+  #keepOnly(entry: KeyEntry<S, V, X>, stay: (sub: S) => boolean): KeyEntry<S, V, X> | undefined {
+    const kept = entry.subscribers.filter(stay);
+    if (kept.length > 0) {
+      // filter() leaves room to grow; slice() copies to the exact size.
+      if (kept.length < entry.subscribers.length) entry.subscribers = kept.slice();
+      return undefined;
+    }
+    entry.subscribers = kept;
     this.#entries.delete(entry.key);
     return entry;
   }
@@ -119,27 +144,27 @@ export class SubscriptionRegistry<S, V, X> {
   /** Records a value as the key's last and hands it out: to all, or to one at random. */
   push(entry: KeyEntry<S, V, X>, value: V): void {
     entry.hasLast = true;
-    entry.last = value;
+    if (this.#isBroadcast) entry.last = this.#keep ? this.#keep(value) : value;
     entry.lastAt = this.#now();
     entry.seq++;
-    const { subscribers } = entry;
-    if (subscribers.size === 0) return;
-    if (this.#toAll) {
-      for (const sub of subscribers) this.#deliver(sub, value, entry.key);
+    const subscribers = entry.subscribers;
+    const n = subscribers.length;
+    if (n === 0) return;
+    if (!this.#toAll) {
+      this.#deliver(subscribers[Math.floor(Math.random() * n)], value, entry.key);
       return;
     }
-    let i = Math.floor(Math.random() * subscribers.size);
-    for (const sub of subscribers) {
-      if (i-- === 0) {
-        this.#deliver(sub, value, entry.key);
-        return;
-      }
+    for (let i = 0; i < n; i++) {
+      const sub = subscribers[i];
+      // One that a delivery before it removed (a listener unsubscribing another) is skipped.
+      if (entry.subscribers !== subscribers && !entry.subscribers.includes(sub)) continue;
+      this.#deliver(sub, value, entry.key);
     }
   }
 
   /** Keys with their subscriber counts and the age of their last value, for stats. */
   snapshot(now = this.#now()): Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }> {
-    return [...this.#entries.values()].map((e) => ({ key: e.key, subscribers: e.subscribers.size, lastValueAgeMs: e.hasLast ? now - e.lastAt : null }));
+    return [...this.#entries.values()].map((e) => ({ key: e.key, subscribers: e.subscribers.length, lastValueAgeMs: e.hasLast ? now - e.lastAt : null }));
   }
 
   clear(): void {

@@ -2,17 +2,14 @@ import type { Transcode } from '../transcode.js';
 import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js';
 import type { Listener } from './types.js';
 
-/** One value pushed by the real client for a key, encoded once for every subscriber. */
-export interface Push {
-  readonly key: string;
-  readonly data: Buffer;
-  /** Wire frame of this push, encoded by the first follower that sends it and reused by the rest. */
-  frame?: Buffer;
-}
-
-/** A follower connection as a hub subscriber: it sends the encoded push on. */
+/**
+ * A follower connection as a hub subscriber: it sends the encoded value on. `data` is the value
+ * as the real client pushed it, encoded once for every subscriber of the key (the same Buffer
+ * again when it is replayed to a late subscriber). One subscriber may serve many keys: `key` says
+ * which.
+ */
 export interface Subscriber {
-  push(p: Push): void;
+  push(key: string, data: Buffer): void;
 }
 
 export interface HubOptions {
@@ -31,7 +28,28 @@ interface Upstream {
   listener: Listener;
 }
 
-type Entry = KeyEntry<Subscriber | Listener, Push, Upstream>;
+/**
+ * A value's encoded bytes as the hub holds them: a Buffer, or, kept as a key's last value, the
+ * bytes of a small one as a one-byte (latin1) string. See keepCompact().
+ */
+type Bytes = Buffer | string;
+
+type Entry = KeyEntry<Subscriber | Listener, Bytes, Upstream>;
+
+/** Values below this size are kept as strings; larger ones have memory of their own anyway. */
+const KEEP_AS_STRING_BELOW = Buffer.poolSize >>> 1;
+
+/**
+ * The last value of every broadcast key stays in memory as long as the key is subscribed. A
+ * small Buffer costs about 100 bytes of object for its bytes, and it lives in an 8 KiB pool slab
+ * shared with short-lived buffers (frames, encodings) that it keeps from being freed: about
+ * 250 bytes per key in all for a 20-byte value, measured. The same bytes as a one-byte string
+ * cost 16 bytes plus the bytes. A replay turns them back into a Buffer.
+ */
+function keepCompact(data: Bytes): Bytes {
+  return typeof data !== 'string' && data.length < KEEP_AS_STRING_BELOW ? data.toString('latin1') : data;
+}
+
 
 /**
  * Subscription fan-out, written once and used by the leader and by single mode: one upstream
@@ -42,18 +60,22 @@ type Entry = KeyEntry<Subscriber | Listener, Push, Upstream>;
  */
 export class SubscriptionHub {
   readonly #opts: HubOptions;
-  readonly #keys: SubscriptionRegistry<Subscriber | Listener, Push, Upstream>;
+  readonly #keys: SubscriptionRegistry<Subscriber | Listener, Bytes, Upstream>;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
-    this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, deliver: (sub, p) => this.#deliver(sub, p) });
+    this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, keep: keepCompact, deliver: (sub, data, key) => this.#deliver(sub, data, key) });
   }
 
-  add(key: string, reg: unknown, sub: Subscriber | Listener): void {
+  /**
+   * Subscribes `sub` to a key; returns the key string the hub keeps for it (the first
+   * subscriber's), for a caller that keeps the key too to share that one string.
+   */
+  add(key: string, reg: unknown, sub: Subscriber | Listener): string {
     const existing = this.#keys.get(key);
     if (existing) {
       this.#keys.join(existing, sub);
-      return;
+      return existing.key;
     }
     const upstream: Upstream = { reg, listener: (value) => this.#onValue(entry, value) };
     const entry: Entry = this.#keys.open(key, sub, upstream);
@@ -63,6 +85,7 @@ export class SubscriptionHub {
       this.#keys.close(entry);
       this.#opts.onError(toError(err, `subscribe(${key}) of the real client threw`));
     }
+    return key;
   }
 
   /** Removes one subscriber from a key; the upstream subscription ends with the last one. */
@@ -103,16 +126,17 @@ export class SubscriptionHub {
       this.#opts.onError(toError(err, `cannot encode the value pushed for ${entry.key}`));
       return;
     }
-    this.#keys.push(entry, { key: entry.key, data });
+    this.#keys.push(entry, data);
   }
 
-  #deliver(sub: Subscriber | Listener, p: Push): void {
+  #deliver(sub: Subscriber | Listener, kept: Bytes, key: string): void {
+    const data = typeof kept === 'string' ? Buffer.from(kept, 'latin1') : kept;
     try {
       // Each listener of this process gets its own decoded copy.
-      if (typeof sub === 'function') sub(this.#opts.transcode.decode(p.data));
-      else sub.push(p);
+      if (typeof sub === 'function') sub(this.#opts.transcode.decode(data));
+      else sub.push(key, data);
     } catch (err) {
-      this.#opts.onError(toError(err, `a subscriber of ${p.key} threw`));
+      this.#opts.onError(toError(err, `a subscriber of ${key} threw`));
     }
   }
 }
