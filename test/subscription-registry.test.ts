@@ -96,6 +96,59 @@ describe('SubscriptionRegistry', () => {
     expect(reg.size).toBe(0);
     expect(reg.leave('k', 'remote')).toBeUndefined();
   });
+  it('leaveAll takes one subscriber off every key and hands back the keys it closed', () => {
+    const { reg } = registry(true);
+    const a = reg.open('a', 'x', null);
+    reg.join(a, 'y');
+    reg.open('b', 'x', null);
+    reg.open('c', 'y', null);
+    const closed = reg.leaveAll('x');
+    expect(closed.map((e) => e.key)).toEqual(['b']);
+    expect([...a.subscribers]).toEqual(['y']);
+    expect(reg.snapshot().map((e) => e.key)).toEqual(['a', 'c']);
+    expect(reg.leaveAll('nobody')).toEqual([]);
+  });
+
+  it('a subscriber that an earlier delivery of the same value removed is skipped; one added meanwhile waits for the replay', async () => {
+    const got: string[] = [];
+    let entry: ReturnType<SubscriptionRegistry<string, number, null>['open']> | undefined;
+    const reg = new SubscriptionRegistry<string, number, null>({
+      isBroadcast: true,
+      deliver: (sub, value) => {
+        got.push(`${sub}:${value}`);
+        if (sub === 'a' && value === 1) {
+          reg.leave('k', 'b');
+          reg.join(entry!, 'late');
+        }
+      },
+    });
+    entry = reg.open('k', 'a', null);
+    reg.join(entry, 'b');
+    reg.join(entry, 'c');
+    reg.push(entry, 1);
+    expect(got).toEqual(['a:1', 'c:1']);
+    await tick();
+    expect(got).toEqual(['a:1', 'c:1', 'late:1']);
+  });
+
+  it('keeps the last value as keep() makes it, and replays that; without isBroadcast it keeps none', async () => {
+    const got: Array<[string, string]> = [];
+    const make = (isBroadcast: boolean) => new SubscriptionRegistry<string, string, null>({
+      isBroadcast, keep: (v) => `kept ${v}`, deliver: (sub, value) => void got.push([sub, value]),
+    });
+    const reg = make(true);
+    const e = reg.open('k', 'a', null);
+    reg.push(e, 'v');
+    expect(e.last).toBe('kept v');
+    reg.join(e, 'late');
+    await tick();
+    expect(got).toEqual([['a', 'v'], ['late', 'kept v']]);
+    const quiet = make(false);
+    const q = quiet.open('k', 'a', null);
+    quiet.push(q, 'v');
+    expect(q.hasLast).toBe(true);
+    expect(q.last).toBeUndefined();
+  });
 });
 
 describe('SubscriptionHub', () => {
@@ -166,6 +219,48 @@ describe('SubscriptionHub', () => {
     await tick();
     expect(first).toEqual([{ n: 1 }]);
     expect(late).toEqual([]);
+  });
+
+  it('a late follower is replayed the bytes of the last value exactly (small ones are kept as a string), and a big one', async () => {
+    const { h, upstream } = hub(true);
+    const binary = Buffer.from(Array.from({ length: 256 }, (_, b) => b));
+    const identity: Transcode = { encode: (v) => v as Buffer, decode: (b) => b };
+    const raw = new SubscriptionHub({ isBroadcast: true, transcode: identity, subscribeUpstream: (reg, l) => void upstream.set(String(reg), l), onError: (e) => { throw e; } });
+    const pushed: Array<[string, Buffer]> = [];
+    const follower: Subscriber = { push: (key, data) => void pushed.push([key, Buffer.from(data)]) };
+    raw.add('small', 'small', follower);
+    raw.add('big', 'big', follower);
+    const big = Buffer.alloc(10_000, 7);
+    upstream.get('small')!(binary);
+    upstream.get('big')!(big);
+    const late: Array<[string, Buffer]> = [];
+    const lateFollower: Subscriber = { push: (key, data) => void late.push([key, data]) };
+    raw.add('small', 'small', lateFollower);
+    raw.add('big', 'big', lateFollower);
+    expect(raw.has('small', lateFollower)).toBe(true);
+    await tick();
+    expect(late).toEqual([['small', binary], ['big', big]]);
+    expect(pushed).toEqual([['small', binary], ['big', big]]);
+    // A listener of this process is replayed the decoded value too.
+    const values: unknown[] = [];
+    h.add('k', 'r', () => undefined);
+    upstream.get('"r"')!({ text: 'ü€😀' });
+    h.add('k', 'r', (v: unknown) => void values.push(v));
+    await tick();
+    expect(values).toEqual([{ text: 'ü€😀' }]);
+  });
+
+  it('removeEverywhere takes a follower off all its keys and ends the upstream subscriptions it was the last of', () => {
+    const { h, events } = hub(true);
+    const follower: Subscriber = { push: () => undefined };
+    const listener = (): void => undefined;
+    h.add('a', 'a', follower);
+    h.add('b', 'b', follower);
+    h.add('b', 'b', listener);
+    h.removeEverywhere(follower);
+    expect(events).toEqual(['subscribe "a"', 'subscribe "b"', 'unSubscribe "a"']);
+    expect(h.snapshot()).toMatchObject([{ key: 'b', subscribers: 1 }]);
+    expect(h.has('a', follower)).toBe(false);
   });
 
   it('a failing upstream subscribe reports the error and leaves no key behind', () => {

@@ -23,17 +23,16 @@ const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
 /**
  * One registered follower connection. It is itself the hub subscriber for every key the
  * follower names as the leader does (all of them, unless the two format keys differently), so a
- * key costs the session one Map entry, no object or closure of its own.
+ * key costs the session nothing of its own: the hub's subscriber list is the only record.
  */
 interface Session extends Subscriber {
   connection: Connection;
   /** invokes of this follower the real client is still working on */
   inFlight: number;
-  /**
-   * follower's key -> its hub subscriber: the session itself when the hub key is the same string
-   * (stored as the hub's own string), else a Renamed for that one key.
-   */
-  subs: Map<string, Session | Renamed>;
+  /** It subscribed at least once: its close has hub keys to leave. */
+  subscribed: boolean;
+  /** follower's key -> its own subscriber, for the keys it names differently from the leader */
+  renamed: Map<string, Renamed> | undefined;
 }
 
 /** A subscription whose follower key differs from the leader's formatKey of its registration. */
@@ -169,7 +168,10 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       connection.close();
       return;
     }
-    const session: Session = { connection, inFlight: 0, subs: new Map(), push: (key, data) => this.#sendPush(connection, key, data) };
+    const session: Session = {
+      connection, inFlight: 0, subscribed: false, renamed: undefined,
+      push: (key, data) => this.#sendPush(connection, key, data),
+    };
     this.#sessions.add(session);
     debug('%s: follower pid %s connected (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     connection.on('request', (frame: Frame) => this.#onFrame(session, frame));
@@ -177,8 +179,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       this.#sessions.delete(session);
       this.#traffic.bytesIn += connection.socket.bytesRead;
       this.#traffic.bytesOut += connection.socket.bytesWritten;
-      for (const [key, sub] of session.subs) this.#unsubscribe(session, key, sub);
-      session.subs.clear();
+      if (session.renamed) for (const sub of session.renamed.values()) this.host.hub.remove(sub.hubKey, sub);
+      session.renamed = undefined;
+      if (session.subscribed) this.host.hub.removeEverywhere(session);
       debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     });
     // Answer only once the real client is ready, or with its ready error.
@@ -205,10 +208,12 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         this.#onSubscribe(session, frame, msg);
         return;
       case MSG.unSubscribe: {
-        const sub = session.subs.get(msg.key);
-        if (sub) {
-          session.subs.delete(msg.key);
-          this.#unsubscribe(session, msg.key, sub);
+        const renamed = session.renamed?.get(msg.key);
+        if (renamed) {
+          session.renamed?.delete(msg.key);
+          this.host.hub.remove(renamed.hubKey, renamed);
+        } else {
+          this.host.hub.remove(msg.key, session);
         }
         return;
       }
@@ -249,7 +254,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
 
   #onSubscribe(session: Session, frame: Frame, msg: Subscribe): void {
     const remoteKey = msg.key;
-    if (session.subs.has(remoteKey)) return;
+    if (session.renamed?.has(remoteKey) || this.host.hub.has(remoteKey, session)) return;
     let reg: unknown;
     try {
       reg = this.#opts.transcode.decode(frame.app);
@@ -258,8 +263,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       return;
     }
     const hubKey = this.#opts.formatKey(reg);
+    session.subscribed = true;
     if (hubKey === remoteKey) {
-      session.subs.set(this.host.hub.add(hubKey, reg, session), session);
+      this.host.hub.add(hubKey, reg, session);
       return;
     }
     const { connection } = session;
@@ -270,13 +276,8 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         connection.notify({ type: MSG.subscribeResult, key: remoteKey }, data);
       },
     };
-    session.subs.set(remoteKey, renamed);
+    (session.renamed ??= new Map()).set(remoteKey, renamed);
     this.host.hub.add(hubKey, reg, renamed);
-  }
-
-  #unsubscribe(session: Session, key: string, sub: Session | Renamed): void {
-    if (sub === session) this.host.hub.remove(key, session);
-    else this.host.hub.remove((sub as Renamed).hubKey, sub);
   }
 
   /** A value of `key` to a follower that names the key as the leader does. */

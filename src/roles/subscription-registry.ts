@@ -123,6 +123,20 @@ export class SubscriptionRegistry<S, V, X> {
     return this.#keepOnly(entry, (s) => !which(s));
   }
 
+  /**
+   * Removes a subscriber from every key it is on (a scan of all keys: for an owner that does
+   * not keep its own list of keys); returns the entries this closed.
+   */
+  leaveAll(sub: S): Array<KeyEntry<S, V, X>> {
+    const closed: Array<KeyEntry<S, V, X>> = [];
+    for (const entry of this.#entries.values()) {
+      if (!entry.subscribers.includes(sub)) continue;
+      const gone = this.#keepOnly(entry, (s) => s !== sub);
+      if (gone) closed.push(gone);
+    }
+    return closed;
+  }
+
   /** Keeps the subscribers `stay` accepts; closes the key when none is left. */
   #keepOnly(entry: KeyEntry<S, V, X>, stay: (sub: S) => boolean): KeyEntry<S, V, X> | undefined {
     const kept = entry.subscribers.filter(stay);

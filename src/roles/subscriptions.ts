@@ -67,15 +67,11 @@ export class SubscriptionHub {
     this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, keep: keepCompact, deliver: (sub, data, key) => this.#deliver(sub, data, key) });
   }
 
-  /**
-   * Subscribes `sub` to a key; returns the key string the hub keeps for it (the first
-   * subscriber's), for a caller that keeps the key too to share that one string.
-   */
-  add(key: string, reg: unknown, sub: Subscriber | Listener): string {
+  add(key: string, reg: unknown, sub: Subscriber | Listener): void {
     const existing = this.#keys.get(key);
     if (existing) {
       this.#keys.join(existing, sub);
-      return existing.key;
+      return;
     }
     const upstream: Upstream = { reg, listener: (value) => this.#onValue(entry, value) };
     const entry: Entry = this.#keys.open(key, sub, upstream);
@@ -85,12 +81,21 @@ export class SubscriptionHub {
       this.#keys.close(entry);
       this.#opts.onError(toError(err, `subscribe(${key}) of the real client threw`));
     }
-    return key;
+  }
+
+  /** True when `sub` is subscribed to the key. */
+  has(key: string, sub: Subscriber | Listener): boolean {
+    return this.#keys.get(key)?.subscribers.includes(sub) ?? false;
   }
 
   /** Removes one subscriber from a key; the upstream subscription ends with the last one. */
   remove(key: string, sub: Subscriber | Listener): void {
     this.#unsubscribeUpstream(this.#keys.leave(key, sub));
+  }
+
+  /** Removes one subscriber from every key (a follower gone); upstream subscriptions end with their last one. */
+  removeEverywhere(sub: Subscriber): void {
+    for (const closed of this.#keys.leaveAll(sub)) this.#unsubscribeUpstream(closed);
   }
 
   /** Removes every listener of this process from a key (unSubscribe without a listener); followers stay. */
