@@ -12,7 +12,7 @@
  * A leader holds one entry per key for every key any process subscribed (tens of thousands in
  * big registries), so an entry is kept small: the subscribers are an exact-size array (a Set
  * costs about twice as much for the few subscribers a key has: one per process; a grown array
- * has room for 17 more), and the owner may keep the last value in a compact form (keep()).
+ * has room for 17 more), and the owner may replace the last value by a compact copy of it.
  */
 
 export interface KeyEntry<S, V, X> {
@@ -23,7 +23,10 @@ export interface KeyEntry<S, V, X> {
    */
   subscribers: readonly S[];
   hasLast: boolean;
-  /** The last value; kept only when isBroadcast (it is replayed to late subscribers then). */
+  /**
+   * The last value; kept only when isBroadcast (it is replayed to late subscribers then). The
+   * owner may replace it by an equivalent that costs less memory (the hub does).
+   */
   last: V | undefined;
   /** Clock time of the last value (of the opening while there is none). */
   lastAt: number;
@@ -42,11 +45,6 @@ export interface RegistryOptions<S, V> {
    * 'all': every subscriber always (a follower's local listeners: the leader already picked the process).
    */
   fanOut?: 'rule' | 'all';
-  /**
-   * What is kept of a value as the key's last (default: the value itself), e.g. a copy smaller
-   * than what was pushed; `deliver` gets it back as it was kept, for a replay.
-   */
-  keep?: (value: V) => V;
   now?: () => number;
 }
 
@@ -55,14 +53,12 @@ export class SubscriptionRegistry<S, V, X> {
   readonly #isBroadcast: boolean;
   readonly #toAll: boolean;
   readonly #deliver: (sub: S, value: V, key: string) => void;
-  readonly #keep: ((value: V) => V) | undefined;
   readonly #now: () => number;
 
   constructor(opts: RegistryOptions<S, V>) {
     this.#isBroadcast = opts.isBroadcast;
     this.#toAll = opts.isBroadcast || opts.fanOut === 'all';
     this.#deliver = opts.deliver;
-    this.#keep = opts.keep;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -158,7 +154,7 @@ export class SubscriptionRegistry<S, V, X> {
   /** Records a value as the key's last and hands it out: to all, or to one at random. */
   push(entry: KeyEntry<S, V, X>, value: V): void {
     entry.hasLast = true;
-    if (this.#isBroadcast) entry.last = this.#keep ? this.#keep(value) : value;
+    if (this.#isBroadcast) entry.last = value;
     entry.lastAt = this.#now();
     entry.seq++;
     const subscribers = entry.subscribers;

@@ -30,26 +30,14 @@ interface Upstream {
 
 /**
  * A value's encoded bytes as the hub holds them: a Buffer, or, kept as a key's last value, the
- * bytes of a small one as a one-byte (latin1) string. See keepCompact().
+ * bytes of a small one as a one-byte (latin1) string (see #compactLater()).
  */
 type Bytes = Buffer | string;
 
 type Entry = KeyEntry<Subscriber | Listener, Bytes, Upstream>;
 
-/** Values below this size are kept as strings; larger ones have memory of their own anyway. */
-const KEEP_AS_STRING_BELOW = Buffer.poolSize >>> 1;
-
-/**
- * The last value of every broadcast key stays in memory as long as the key is subscribed. A
- * small Buffer costs about 100 bytes of object for its bytes, and it lives in an 8 KiB pool slab
- * shared with short-lived buffers (frames, encodings) that it keeps from being freed: about
- * 250 bytes per key in all for a 20-byte value, measured. The same bytes as a one-byte string
- * cost 16 bytes plus the bytes. A replay turns them back into a Buffer.
- */
-function keepCompact(data: Bytes): Bytes {
-  return typeof data !== 'string' && data.length < KEEP_AS_STRING_BELOW ? data.toString('latin1') : data;
-}
-
+/** Last values below this size are kept as strings; larger ones have memory of their own anyway. */
+const STRING_BELOW = Buffer.poolSize >>> 1;
 
 /**
  * Subscription fan-out, written once and used by the leader and by single mode: one upstream
@@ -61,10 +49,12 @@ function keepCompact(data: Bytes): Bytes {
 export class SubscriptionHub {
   readonly #opts: HubOptions;
   readonly #keys: SubscriptionRegistry<Subscriber | Listener, Bytes, Upstream>;
+  /** The key pushed last, whose last value is still the Buffer it was pushed as. */
+  #uncompacted: Entry | undefined;
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
-    this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, keep: keepCompact, deliver: (sub, data, key) => this.#deliver(sub, data, key) });
+    this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, deliver: (sub, data, key) => this.#deliver(sub, data, key) });
   }
 
   add(key: string, reg: unknown, sub: Subscriber | Listener): void {
@@ -110,6 +100,7 @@ export class SubscriptionHub {
 
   clear(): void {
     this.#keys.clear();
+    this.#uncompacted = undefined;
   }
 
   #unsubscribeUpstream(closed: Entry | undefined): void {
@@ -132,6 +123,24 @@ export class SubscriptionHub {
       return;
     }
     this.#keys.push(entry, data);
+    this.#compactLater(entry);
+  }
+
+  /**
+   * The last value of every broadcast key stays in memory as long as the key is subscribed. As
+   * the Buffer it was pushed as, a small value costs a ~100-byte Buffer object, and it keeps the
+   * 8 KiB pool slab it was cut from allocated, with the short-lived buffers around it (frames,
+   * encodings): about 250 bytes per key in all for a 20-byte value, measured. The same bytes as
+   * a one-byte string cost 16 bytes plus the bytes; a replay turns them back into a Buffer.
+   * The copy is made when the next push is for another key: a key pushed again and again (a
+   * fan-out burst) is copied never, and only one key at a time holds a Buffer.
+   */
+  #compactLater(entry: Entry): void {
+    const previous = this.#uncompacted;
+    this.#uncompacted = entry;
+    if (previous === undefined || previous === entry) return;
+    const last = previous.last;
+    if (last !== undefined && typeof last !== 'string' && last.length < STRING_BELOW) previous.last = last.toString('latin1');
   }
 
   #deliver(sub: Subscriber | Listener, kept: Bytes, key: string): void {
