@@ -162,16 +162,18 @@ export class Follower implements Role {
   invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
     let app: AppBytes | null;
+    let conn: PreparedConn;
     try {
       app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
+      conn = this.#invokeHeader(method, args.length, oneway);
+      this.#traffic.invokes++;
+      // Role.invoke never throws: an argument that cannot be encoded is a rejection.
+      if (oneway) {
+        this.#conn.notify(conn, app);
+        return Promise.resolve(undefined);
+      }
     } catch (err) {
       return Promise.reject(err as Error);
-    }
-    const conn = this.#invokeHeader(method, args.length, oneway);
-    this.#traffic.invokes++;
-    if (oneway) {
-      this.#conn.notify(conn, app);
-      return Promise.resolve(undefined);
     }
     return this.#conn.request(conn, app, timeout, this.#answer, this.#failed);
   }
