@@ -74,6 +74,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #frameData: Buffer | undefined;
   #frameKey = '';
   #frame: Buffer | undefined;
+  #pushConn: PreparedConn | undefined;
 
   /**
    * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
@@ -279,7 +280,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #sendPush(connection: Connection, key: string, data: Buffer): void {
     this.#traffic.pushes++;
     if (this.#frameData !== data || this.#frameKey !== key) {
-      this.#frame = encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key }, app: data });
+      // A burst of values for one key reuses its serialized connection object too.
+      if (this.#pushConn?.conn.key !== key) this.#pushConn = PreparedConn.of({ type: MSG.subscribeResult, key });
+      this.#frame = encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: this.#pushConn, app: data });
       this.#frameData = data;
       this.#frameKey = key;
     }
