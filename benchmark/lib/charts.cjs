@@ -49,7 +49,7 @@ function panel({ title, values, x, y, missing, yLog = false, width = 300, height
 function figure(title, machine, panels) {
   const notes = panels.map((p) => p.note).filter(Boolean);
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: title, subtitle: [machine, ...notes.map((n) => `not completed — ${n}`)], anchor: 'start', fontSize: 15 },
     background: 'white',
     padding: 12,
