@@ -264,9 +264,9 @@ export class ClusterClient extends CompatBase {
   }
 
   /**
-   * Emits from inside #lifecycle. A listener that throws must not end the task (failover would
-   * stop and close() would reject): its exception is rethrown on its own, as any listener
-   * throwing in an I/O callback would be.
+   * Emits from inside #lifecycle or a role's handlers. A listener that throws must not end the
+   * task (failover would stop and close() would reject) nor the handler that reported: its
+   * exception is rethrown on its own, as any listener throwing in an I/O callback would be.
    */
   #emitFromLifecycle(event: string, ...args: unknown[]): void {
     try {
@@ -340,9 +340,10 @@ export class ClusterClient extends CompatBase {
   /** The role for what the election returned. */
   #build(elected: Elected | 'single'): Role {
     const opts = this.#opts;
-    const onError = (err: Error): void => {
-      this.emit('error', err);
-    };
+    // Roles report from inside socket and timer handlers: a listener that throws must not be
+    // taken for a failure of that handler (say, a follower's connection closed as a protocol
+    // error); its exception is rethrown on its own, as from any listener in an I/O callback.
+    const onError = (err: Error): void => this.#emitFromLifecycle('error', err);
     if (elected === 'single') return new Local(opts, this.#methods, this.#createRealClient, onError);
     if (elected.role === 'follower') {
       return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, onError });
