@@ -292,48 +292,55 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #onInvoke(session: Session, frame: Frame, invoke: Invoke): void {
     const { connection } = session;
     const { method, argLength: count, oneway } = invoke;
-    const traffic = this.#traffic;
-    traffic.invokes++;
-    const fail = (err: Error): void => this.#refuse(connection, frame, oneway, err);
+    this.#traffic.invokes++;
     if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
         this.#opts.name, connection.peer.pid ?? '?', method);
-      fail(this.#notDelegated(method));
+      this.#refuse(connection, frame, oneway, this.#notDelegated(method));
       return;
     }
     let args: unknown[];
     try {
       args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
     } catch (err) {
-      fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }));
+      this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }));
       return;
     }
-    const run = (): void => {
-      const started = Date.now();
-      session.inFlight++;
-      this.host.callThen(method, args, (err, result) => {
-        session.inFlight--;
-        if (err) {
-          this.#onError(err);
-          if (oneway || this.#late(frame, started, method, connection)) return;
-          fail(err);
-          return;
-        }
-        if (oneway) return;
-        if (this.#late(frame, started, method, connection)) return;
-        let data: AppBytes;
-        try {
-          data = encodeForWire(result, this.#opts.transcode);
-        } catch (e) {
-          fail(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }));
-          return;
-        }
-        connection.respond(frame.id, INVOKE_OK, data);
-      });
-    };
-    if (this.host.isReady) run();
-    else this.host.ready.then(run, (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+    if (this.host.isReady) {
+      this.#call(session, frame, method, args, oneway);
+      return;
+    }
+    this.host.ready.then(
+      () => this.#call(session, frame, method, args, oneway),
+      (err: unknown) => this.#refuse(connection, frame, oneway, err instanceof Error ? err : new Error(String(err))),
+    );
   }
+
+  /** Calls the real client for a follower's invoke and answers it (no closures per call but the callback). */
+  #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean): void {
+    const started = Date.now();
+    session.inFlight++;
+    this.host.callThen(method, args, (err, result) => {
+      session.inFlight--;
+      const { connection } = session;
+      if (err) {
+        this.#onError(err);
+        if (oneway || this.#late(frame, started, method, connection)) return;
+        this.#refuse(connection, frame, oneway, err);
+        return;
+      }
+      if (oneway || this.#late(frame, started, method, connection)) return;
+      let data: AppBytes;
+      try {
+        data = encodeForWire(result, this.#opts.transcode);
+      } catch (e) {
+        this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }));
+        return;
+      }
+      connection.respond(frame.id, INVOKE_OK, data);
+    });
+  }
+
 
   #notDelegated(method: unknown): MethodNotAllowedError {
     return new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`);
