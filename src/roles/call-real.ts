@@ -128,7 +128,8 @@ export function callRealMethodThen(target: object, name: string, args: unknown[]
     runGenerator(gen).then((v) => settle(null, v), rejected);
     return;
   }
-  const wantsCallback = style === 'plain' && fn.length > args.length;
+  // Only plain functions get here (async and generator ones returned above).
+  const wantsCallback = fn.length > args.length;
   let ret: unknown;
   try {
     ret = fn.apply(target, wantsCallback ? [...args, settle] : args);
