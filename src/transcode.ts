@@ -331,7 +331,7 @@ function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boole
  * comes back as pieces that reference big Buffers instead of joining them (no copy). The real
  * client handed the value over by returning it, so its Buffers are borrowed.
  */
-export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
+export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
   if (transcode !== defaultTranscode) return transcode.encode(value);
   // A plain result stays one Buffer (Buffer.from of its JSON): measured, that is cheaper for a
   // single value than keeping the text for the frame (TextParts pays off for packed arguments,
@@ -344,6 +344,19 @@ export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
 }
 
 /* ------------------------------------------------------------------ decode */
+
+/**
+ * A decoded Buffer, `buf[start .. end)`: a view when it fills at least half of the memory it
+ * lives in (no copy; it retains at most twice its size), else a copy, so that a small Buffer
+ * never pins a big socket chunk.
+ */
+function decodedBytes(buf: Buffer, start: number, end: number): Buffer {
+  const l = end - start;
+  if (l * 2 >= buf.buffer.byteLength) return buf.subarray(start, end);
+  const out = Buffer.allocUnsafe(l);
+  buf.copy(out, 0, start, end);
+  return out;
+}
 
 /** The tagged JSON of a Buffer on its own starts so; its length and "}" follow. */
 const LONE_BUFFER_PREFIX = '{"~":"b","o":0,"l":';
@@ -369,10 +382,7 @@ function loneBuffer(buf: Buffer, jsonStart: number, jsonEnd: number, end: number
     l = l * 10 + d;
   }
   if (l !== end - jsonEnd) return undefined;
-  if (l * 2 >= buf.buffer.byteLength) return buf.subarray(jsonEnd, end);
-  const out = Buffer.allocUnsafe(l);
-  buf.copy(out, 0, jsonEnd, end);
-  return out;
+  return decodedBytes(buf, jsonEnd, end);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -445,12 +455,7 @@ function fromSpecial(v: Record<string, unknown>, side: Buffer): unknown {
       const l = v.l;
       if (typeof o === 'number' && typeof l === 'number' && Number.isSafeInteger(o) && Number.isSafeInteger(l)
         && o >= 0 && l >= 0 && o + l <= side.length) {
-        // A Buffer that fills most of the memory it lives in is returned as a view (no copy: it
-        // retains at most twice its size); smaller ones are copied so they never pin a big chunk.
-        if (l * 2 >= side.buffer.byteLength) return side.subarray(o, o + l);
-        const out = Buffer.allocUnsafe(l);
-        side.copy(out, 0, o, o + l);
-        return out;
+        return decodedBytes(side, o, o + l);
       }
       throw new CodecError(`invalid buffer reference (offset ${String(o)}, length ${String(l)}, side table ${side.length} bytes)`);
     }
@@ -513,7 +518,7 @@ export function packArgsForWire(args: readonly unknown[], transcode: Transcode, 
   const count = args.length;
   if (transcode === defaultTranscode) {
     // The common case: every argument plain (or undefined), kept as JSON text until the frame.
-    const texts = new TextParts(true);
+    const texts = new TextParts();
     let i = 0;
     for (; i < count; i++) {
       const arg = args[i];

@@ -84,8 +84,8 @@ const utf8Write: Utf8Writer = typeof (Buffer.prototype as { utf8Write?: unknown 
   : (buf, text, offset, length) => buf.write(text, offset, length, 'utf8');
 
 /**
- * Application bytes that are still JSON text, each text optionally preceded by its u32 byte
- * length (the packed-arguments layout). The frame encoder writes the texts straight into the
+ * Packed invoke arguments that are still JSON text: each text preceded by its u32 byte length
+ * (the packed-arguments layout). The frame encoder writes the texts straight into the
  * frame's own buffer: a small call's JSON is turned into bytes once, where it is sent, instead
  * of into a buffer that is copied into an argument pack that is copied into the frame.
  * Joined, the bytes are exactly those of the Buffer encoding (JSON.stringify output is
@@ -97,24 +97,20 @@ export class TextParts {
   /** Total bytes, prefixes included. */
   length = 0;
 
-  constructor(readonly prefixed: boolean) {}
-
   add(text: string): void {
     const n = Buffer.byteLength(text, 'utf8');
     this.texts.push(text);
     this.sizes.push(n);
-    this.length += this.prefixed ? n + 4 : n;
+    this.length += n + 4;
   }
 
-  /** Writes every text (and prefix) into `buf` at `pos`; returns the position after them. */
+  /** Writes every prefix and text into `buf` at `pos`; returns the position after them. */
   writeTo(buf: Buffer, pos: number): number {
     const { texts, sizes } = this;
     for (let i = 0; i < texts.length; i++) {
       const n = sizes[i]!;
-      if (this.prefixed) {
-        buf.writeUInt32BE(n, pos);
-        pos += 4;
-      }
+      buf.writeUInt32BE(n, pos);
+      pos += 4;
       pos += utf8Write(buf, texts[i]!, pos, n);
     }
     return pos;
