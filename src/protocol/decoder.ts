@@ -227,13 +227,15 @@ export class FrameDecoder {
     const end = o + total;
     const app = connEnd === end ? EMPTY : buf.subarray(connEnd, end);
     const cached = connLen <= CONN_CACHE_MAX_BYTES ? this.#conns.get(connLen) : undefined;
+    let conn: ConnObject;
     if (cached !== undefined && sameBytes(cached.bytes, buf, connStart)) {
-      return { isResponse: this.#isResponse, id: this.#id, timeout: this.#timeout, conn: cached.conn, app };
-    }
-    const conn = this.#parseConn(buf, connStart, connEnd);
-    if (connLen <= CONN_CACHE_MAX_BYTES && (cached !== undefined || this.#conns.size < CONN_CACHE_SIZE)) {
-      // Own copy of the bytes: the chunk they came in is not kept alive by the cache.
-      this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });
+      conn = cached.conn;
+    } else {
+      conn = this.#parseConn(buf, connStart, connEnd);
+      if (connLen <= CONN_CACHE_MAX_BYTES && (cached !== undefined || this.#conns.size < CONN_CACHE_SIZE)) {
+        // Own copy of the bytes: the chunk they came in is not kept alive by the cache.
+        this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });
+      }
     }
     return { isResponse: this.#isResponse, id: this.#id, timeout: this.#timeout, conn, app };
   }
