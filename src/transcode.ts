@@ -291,6 +291,16 @@ function plainJson(value: unknown): string | undefined {
   }
 }
 
+/**
+ * The bytes `transcode.encode(value)` would give, as the text they are the UTF-8 of, when there
+ * is one: the default transcode and a plain value (not undefined). Else undefined, and the
+ * caller encodes as usual. Lets a sender write the text straight into its frame.
+ */
+export function encodedText(value: unknown, transcode: Transcode): string | undefined {
+  if (transcode !== defaultTranscode || value === undefined) return undefined;
+  return plainJson(value);
+}
+
 /** Copies the encoding to `buf` at `pos`; returns the position after it. */
 function copyPieces(e: Encoded, buf: Buffer, pos: number): number {
   if (e instanceof Uint8Array) {

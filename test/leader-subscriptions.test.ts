@@ -66,6 +66,35 @@ describe('the leader keeps followers subscribed to many keys', () => {
     expect([...hubKeys(leader).values()].every((n) => n === 2)).toBe(true);
   });
 
+  it('plain JSON values (written straight into their push frame) arrive, and are replayed, byte for byte, the latest one included', async () => {
+    // The default transcode's plain values are encoded into the frame they are sent in; the hub
+    // keeps the frame's value bytes as the key's last value (the latest key's still a view of
+    // that frame, the older ones compacted). Text beyond latin1 and one value above 4 KiB.
+    const plainOf = (i: number, round: number): unknown => ({ i, round, text: `ü€😀 ${i}`, list: [i, null, true, 'x'], big: i === 4 ? 'y'.repeat(6000) : '' });
+    const leader = make();
+    await leader.ready();
+    const f1 = make();
+    await f1.ready();
+    const got1 = subscribeAll(f1, 6);
+    const real = TestClient.instances[0]!;
+    await waitFor(() => real.listenersByKey.size === 6, { message: 'every key subscribed upstream' });
+    for (let round = 0; round < 2; round++) for (let i = 0; i < 6; i++) real.push(keyName(i), plainOf(i, round));
+    // The same key again and again (a burst): each value its own frame.
+    for (let n = 0; n < 3; n++) real.push(keyName(5), { burst: n });
+    const expected = (i: number): unknown[] => (i === 5 ? [plainOf(5, 0), plainOf(5, 1), { burst: 0 }, { burst: 1 }, { burst: 2 }] : [plainOf(i, 0), plainOf(i, 1)]);
+    await waitFor(() => got1.every((values, i) => values.length === expected(i).length), { message: 'every value at f1' });
+    got1.forEach((values, i) => expect(values).toStrictEqual(expected(i)));
+    // Leader listeners of its own process get the same values.
+    const own: unknown[] = [];
+    leader.subscribe({ dataId: keyName(5) }, (v: unknown) => void own.push(v));
+    const f2 = make();
+    await f2.ready();
+    const got2 = subscribeAll(f2, 6);
+    await waitFor(() => allHave(got2, 1) && own.length === 1, { message: 'replayed values' });
+    got2.forEach((values, i) => expect(values).toStrictEqual([i === 5 ? { burst: 2 } : plainOf(i, 1)]));
+    expect(own).toStrictEqual([{ burst: 2 }]);
+  });
+
   it('unSubscribe frees the key at the leader (the last one ends it upstream); the follower\'s other keys keep their values', async () => {
     const leader = make();
     await leader.ready();

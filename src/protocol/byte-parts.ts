@@ -79,7 +79,7 @@ type Utf8Writer = (buf: Buffer, text: string, offset: number, length: number) =>
  * Buffer#utf8Write: what buf.write(text, offset, length, 'utf8') ends up calling, without its
  * argument parsing (measurable per small frame). Not in Node's typings; write() if it is missing.
  */
-const utf8Write: Utf8Writer = typeof (Buffer.prototype as { utf8Write?: unknown }).utf8Write === 'function'
+export const utf8Write: Utf8Writer = typeof (Buffer.prototype as { utf8Write?: unknown }).utf8Write === 'function'
   ? (buf, text, offset, length) => (buf as unknown as { utf8Write(t: string, o: number, l: number): number }).utf8Write(text, offset, length)
   : (buf, text, offset, length) => buf.write(text, offset, length, 'utf8');
 

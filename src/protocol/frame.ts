@@ -14,7 +14,7 @@
  * ```
  */
 import { ProtocolError } from '../errors.js';
-import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './byte-parts.js';
+import { ByteParts, REFERENCE_MIN, TextParts, utf8Write, type AppBytes } from './byte-parts.js';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 24;
@@ -88,6 +88,18 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
   } else if (appLen > 0) {
     buf.set(app as Uint8Array, pos);
   }
+  return buf;
+}
+
+/**
+ * A request frame (id 0, no timeout) whose application object is `text` as UTF-8, written
+ * straight into the frame: one allocation where encodeFrame(Buffer.from(text)) makes two and a
+ * copy. The application bytes are the frame's last Buffer.byteLength(text) bytes.
+ */
+export function encodeTextFrame(conn: PreparedConn, text: string): Buffer {
+  const n = Buffer.byteLength(text, 'utf8');
+  const buf = encodeHead({ isResponse: false, id: 0, timeout: 0, conn }, n, true);
+  utf8Write(buf, text, buf.length - n, n);
   return buf;
 }
 

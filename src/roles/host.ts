@@ -39,7 +39,8 @@ export class RealClientHost {
   readonly #onError: (err: Error) => void;
   #closing: Promise<void> | undefined;
 
-  constructor(opts: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
+  /** `encodeValue`: how the hub encodes pushed values (see HubOptions); the leader frames them as it does. */
+  constructor(opts: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void, encodeValue?: (key: string, value: unknown) => Buffer) {
     this.#methods = methods;
     this.#onError = onError;
     this.client = createRealClient();
@@ -59,6 +60,7 @@ export class RealClientHost {
     this.hub = new SubscriptionHub({
       isBroadcast: opts.isBroadcast,
       transcode: opts.transcode,
+      encodeValue,
       subscribeUpstream: (reg, listener) => {
         if (!subscribe) throw new TypeError(`channel ${opts.name} delegated no subscribe method`);
         this.#callSync(subscribe, [reg, listener]);

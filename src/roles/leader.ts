@@ -1,7 +1,7 @@
 import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import { encodeFrame, PreparedConn, type Frame } from '../protocol/frame.js';
+import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
 import type { AppBytes } from '../protocol/byte-parts.js';
 import { encodeForWire, unpackArgs } from '../transcode.js';
@@ -9,6 +9,7 @@ import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
+import { PushFrames } from './push-frames.js';
 import { InProcessRole } from './in-process.js';
 import type { Subscriber } from './subscriptions.js';
 import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
@@ -66,22 +67,17 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #lost: ((err?: Error) => void) | undefined;
   #closing: Promise<void> | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  /**
-   * The wire frame of the value being fanned out: encoded by the first follower that sends it,
-   * reused by the others (and by a replay while it is still the latest). One slot, not one per
-   * key: the hub keeps each key's last value once, as encoded data.
-   */
-  #frameData: Buffer | undefined;
-  #frameKey = '';
-  #frame: Buffer | undefined;
-  #pushConn: PreparedConn | undefined;
+  /** The frames of pushed values, one per value for all followers. */
+  readonly #pushes: PushFrames;
 
   /**
    * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
    * that is fully built. If creating the real client throws, the caller releases the slot.
    */
   constructor(init: LeaderInit) {
-    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError), init.onError);
+    const pushes = new PushFrames(init.options.transcode);
+    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, (key, value) => pushes.encodeValue(key, value)), init.onError);
+    this.#pushes = pushes;
     this.#opts = init.options;
     this.#slot = init.slot;
     this.#methods = init.methods;
@@ -279,14 +275,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   /** A value of `key` to a follower that names the key as the leader does. */
   #sendPush(connection: Connection, key: string, data: Buffer): void {
     this.#traffic.pushes++;
-    if (this.#frameData !== data || this.#frameKey !== key) {
-      // A burst of values for one key reuses its serialized connection object too.
-      if (this.#pushConn?.conn.key !== key) this.#pushConn = PreparedConn.of({ type: MSG.subscribeResult, key });
-      this.#frame = encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: this.#pushConn, app: data });
-      this.#frameData = data;
-      this.#frameKey = key;
-    }
-    connection.writeRaw(this.#frame as Buffer);
+    connection.writeRaw(this.#pushes.frameFor(key, data));
   }
 
   #onInvoke(session: Session, frame: Frame, invoke: Invoke): void {

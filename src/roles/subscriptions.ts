@@ -15,6 +15,11 @@ export interface Subscriber {
 export interface HubOptions {
   isBroadcast: boolean;
   transcode: Transcode;
+  /**
+   * Encodes a value pushed for `key`: the bytes of transcode.encode(value), which the encoder may
+   * have framed already for sending (the leader's PushFrames). Default: transcode.encode.
+   */
+  encodeValue?: (key: string, value: unknown) => Buffer;
   /** Registers the hub's single listener for a key with the real client. */
   subscribeUpstream(reg: unknown, listener: Listener): void;
   /** Removes it when the last subscriber of the key is gone (when the client delegates unSubscribe). */
@@ -52,8 +57,12 @@ export class SubscriptionHub {
   /** The key pushed last, whose last value is still the Buffer it was pushed as. */
   #uncompacted: Entry | undefined;
 
+  readonly #encode: (key: string, value: unknown) => Buffer;
+
   constructor(opts: HubOptions) {
     this.#opts = opts;
+    const { transcode } = opts;
+    this.#encode = opts.encodeValue ?? ((_key, value) => transcode.encode(value));
     this.#keys = new SubscriptionRegistry({ isBroadcast: opts.isBroadcast, deliver: (sub, data, key) => this.#deliver(sub, data, key) });
   }
 
@@ -117,7 +126,7 @@ export class SubscriptionHub {
     if (!this.#keys.isCurrent(entry)) return; // a listener the real client kept calling after unSubscribe
     let data: Buffer;
     try {
-      data = this.#opts.transcode.encode(value);
+      data = this.#encode(entry.key, value);
     } catch (err) {
       this.#opts.onError(toError(err, `cannot encode the value pushed for ${entry.key}`));
       return;
