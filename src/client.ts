@@ -12,6 +12,7 @@ import { Local } from './roles/local.js';
 import { SubscriptionRecord } from './roles/subscription-record.js';
 import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
+import { ShadowListenerError } from './transport/server.js';
 
 const debug = debugFor('client');
 
@@ -229,6 +230,8 @@ export class ClusterClient extends CompatBase {
       } catch (err) {
         if (this.#life.closing) return;
         const error = err as Error;
+        // Won a port the kernel routes to someone else: not a failure, just compete again.
+        if (error instanceof ShadowListenerError) continue;
         if (this.#life.state === 'electing') {
           this.#life.to('failed');
           this.#started.reject(error);
@@ -323,7 +326,7 @@ export class ClusterClient extends CompatBase {
       // A forced leader is the only process that may lead: at the first start it keeps the port
       // a while to give its ready error to the followers that connect meanwhile (they would
       // otherwise wait maxWaitTime for nothing). close() releases it at once.
-      if (role instanceof Leader && this.#opts.isLeader === true && this.#life.state === 'electing') role.closeLater(this.#opts.maxWaitTime);
+      if (role instanceof Leader && this.#opts.isLeader === true && this.#life.state === 'electing' && !(err instanceof ShadowListenerError)) role.closeLater(this.#opts.maxWaitTime);
       else await role.close();
       throw err;
     }

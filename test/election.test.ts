@@ -5,7 +5,7 @@ import { encodeFrame } from '../src/protocol/frame.js';
 import { cluster } from '../src/index.js';
 import * as probe from '../src/transport/probe.js';
 import { PortServer } from '../src/transport/server.js';
-import { TestClient } from './helpers/test-client.js';
+import { stats, TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { recordingLogger } from './helpers/recording-logger.js';
 import { freePort } from './helpers/workers.js';
@@ -43,11 +43,18 @@ describe('election edge cases', () => {
     // First probe: the hello on the port comes from some other server.
     whoAnswers.mockImplementationOnce(async () => 'someone-else');
     const c = make(warnings);
+    const roles: string[] = [];
+    c.on('role', (role: string) => roles.push(role));
     await c.ready();
     expect(warnings.some((w) => /another process listens on it too.*stepping down/.test(w))).toBe(true);
     // Here the "other" listener was imaginary, so after stepping down this process competes again and leads.
     expect(c.role).toBe('leader');
     expect(whoAnswers.mock.calls.length).toBeGreaterThanOrEqual(2);
+    // The shadow built its real client while the check ran (see DECISIONS), and closed it on
+    // stepping down: one real client left, and the client was never ready as the shadow.
+    expect(stats.constructed).toBe(2);
+    expect(stats.closed).toBe(1);
+    expect(roles).toEqual(['leader']);
   });
 
   it('a new leader is confirmed by its first accepted connection, not only by its own probe reading a hello back', async () => {

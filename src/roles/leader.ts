@@ -94,6 +94,11 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#slot.open(this);
   }
 
+  /** Ready once the real client is, and the port is known to reach this process (see PortServer.routed). */
+  override ready(): Promise<void> {
+    return Promise.all([this.host.ready, this.#slot.routed]).then(() => undefined);
+  }
+
   readonly leaderPid = undefined;
 
   traffic(): TrafficCounters {

@@ -8,10 +8,19 @@ import { debugFor } from '../logger.js';
 import { MAX_TIMER_MS } from '../options.js';
 import type { Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type RegisterChannel, type Status } from '../protocol/messages.js';
+import { Gate } from '../gate.js';
 import { Connection } from './connection.js';
 import { whoAnswers } from './probe.js';
 
 const debug = debugFor('server');
+
+/**
+ * This process listens on the port but the kernel routes it to another process's listener (see
+ * probe.ts). Internal: the client elects again at once when its leader role ends with it.
+ */
+export class ShadowListenerError extends Error {
+  override readonly name = 'ShadowListenerError';
+}
 
 /** What a channel (one client name) does with a follower that registered to it. */
 export interface ChannelHandler {
@@ -65,6 +74,7 @@ export class PortServer {
   readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; leaderProof: string; timer: NodeJS.Timeout }>>();
   readonly #unregistered = new Set<Connection>();
   #closing: Promise<void> | undefined;
+  readonly #routed = new Gate();
   /** Set while #confirmRouted waits for the first connection. */
   #onFirstConnection: (() => void) | undefined;
 
@@ -100,15 +110,10 @@ export class PortServer {
       const onListening = (): void => {
         server.removeListener('error', onError);
         const won = new PortServer(server, port, opts);
-        // Make sure the kernel really routes this port to us (see probe.ts), else step down.
-        won.#confirmRouted().then((other) => {
-          if (other === undefined) {
-            resolve(won);
-            return;
-          }
-          opts.logger.warn('[leaderlink] port %d: another process listens on it too (pid of this shadow: %d); stepping down to follower', port, process.pid);
-          void won.#shutdown().then(() => resolve(null));
-        });
+        // Won, unless the kernel routes the port to another listener (see probe.ts): that is
+        // checked in parallel (see `routed`), so the new leader builds its real client meanwhile.
+        won.#watchRouting();
+        resolve(won);
       };
       server.once('error', onError);
       server.once('listening', onListening);
@@ -127,13 +132,26 @@ export class PortServer {
     return this.#closing !== undefined;
   }
 
+  #watchRouting(): void {
+    void this.#confirmRouted().then((other) => {
+      if (other === undefined) {
+        this.#routed.resolve();
+        return;
+      }
+      this.#opts.logger.warn('[leaderlink] port %d: another process listens on it too (pid of this shadow: %d); stepping down to follower', this.port, process.pid);
+      const err = new ShadowListenerError(`port ${this.port}: the kernel routes it to another listener (server ${other}); this one steps down`);
+      this.#routed.reject(err);
+      void this.#shutdown(err);
+    });
+  }
+
   /**
    * Resolves with undefined once this new server is known to be the one the kernel routes the
    * port to, or with the id of the other server that answered instead (this one is a shadow).
    * The proof is this server's first accepted connection: a shadow never gets any. The probe
    * (whoAnswers) makes sure one comes; a follower's connection that arrives first proves it just
-   * as well. Waiting for the probe's own hello to come back cost a few ms more per election on
-   * a busy machine, all of it before the new leader could serve.
+   * as well. (Waiting for the probe's own hello to come back cost a few ms more per election on
+   * a busy machine.)
    */
   #confirmRouted(): Promise<string | undefined> {
     return new Promise((resolve) => {
@@ -144,15 +162,18 @@ export class PortServer {
         this.#onFirstConnection = undefined;
         resolve(other);
       };
-      // Confirmed from inside an accept: finish after the accept loop, so that followers already
-      // knocking are accepted and greeted before the new leader builds its real client (they
-      // then prove themselves and register while it builds, instead of after).
-      this.#onFirstConnection = () => {
-        this.#onFirstConnection = undefined;
-        setImmediate(finish, undefined);
-      };
+      this.#onFirstConnection = () => finish(undefined);
       void whoAnswers(this.port, PROBE_TIMEOUT_MS).then((id) => finish(id === undefined || id === this.id ? undefined : id));
     });
+  }
+
+  /**
+   * Resolves once the kernel is known to route the port to this server; rejects with
+   * ShadowListenerError when it routes it to another listener, and this server then shuts down
+   * (its slots are lost with that error).
+   */
+  get routed(): Promise<void> {
+    return this.#routed.promise;
   }
 
   get channelNames(): string[] {
@@ -355,6 +376,11 @@ export class ChannelSlot {
 
   get port(): number {
     return this.#server.port;
+  }
+
+  /** See PortServer.routed: a leader is not ready before its port is known to reach it. */
+  get routed(): Promise<void> {
+    return this.#server.routed;
   }
 
   /** The leader serving this channel, once open. */
