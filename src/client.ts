@@ -8,7 +8,7 @@ import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
-import { Local } from './roles/local.js';
+import { Single } from './roles/single.js';
 import { SubscriptionRecord } from './roles/subscription-record.js';
 import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
@@ -83,8 +83,7 @@ export class ClusterClient extends CompatBase {
 
   /** 'leader', 'follower' or 'single'; undefined until the first election ends. */
   get role(): RoleName | undefined {
-    if (!this.#role) return undefined;
-    return this.#role.kind === 'local' ? 'single' : this.#role.kind;
+    return this.#role?.kind;
   }
 
   override get isClosed(): boolean {
@@ -347,7 +346,7 @@ export class ClusterClient extends CompatBase {
     // taken for a failure of that handler (say, a follower's connection closed as a protocol
     // error); its exception is rethrown on its own, as from any listener in an I/O callback.
     const onError = (err: Error): void => this.#emitFromLifecycle('error', err);
-    if (elected === 'single') return new Local(opts, this.#methods, this.#createRealClient, onError);
+    if (elected === 'single') return new Single(opts, this.#methods, this.#createRealClient, onError);
     if (elected.role === 'follower') {
       return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, onError });
     }

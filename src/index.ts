@@ -7,8 +7,8 @@ export { ClusterClient } from './client.js';
 export type { ClientStats, RoleName } from './client.js';
 export type { RoleStats, TrafficCounters } from './roles/types.js';
 export type { ClusterOptions, ResolvedOptions } from './options.js';
-export { defaultTranscode } from './transcode.js';
-export type { Transcode } from './transcode.js';
+export { defaultTranscode } from './codec/value-format.js';
+export type { Transcode } from './codec/value-format.js';
 export type { Logger } from './logger.js';
 export {
   LeaderlinkError, InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError, ChannelNotFoundError,

@@ -2,7 +2,7 @@ import { Credentials } from './auth/credentials.js';
 import { InvalidOptionError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './protocol/frame.js';
-import { defaultTranscode, type Transcode } from './transcode.js';
+import { defaultTranscode, type Transcode } from './codec/value-format.js';
 
 /** Options of `cluster(DataClient, options)`; every field is optional. */
 export interface ClusterOptions {

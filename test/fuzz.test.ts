@@ -33,7 +33,7 @@ import { resolveSecret } from '../src/auth/secret.js';
 import { cluster, ProtocolError, type ClusterClient } from '../src/index.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { HEADER_SIZE } from '../src/protocol/frame.js';
-import { defaultTranscode } from '../src/transcode.js';
+import { defaultTranscode } from '../src/codec/value-format.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import {
   deepJson, encodeArgs, frame, header, hostileApp, hostileJson, invalidJson, packRaw, randomValue, rawFrame, Rng,

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Base } from 'sdk-base';
 import { APIClientBase, ClientClosedError, cluster, close, InvalidOptionError, type ClusterClient } from '../src/index.js';
-import { Local } from '../src/roles/local.js';
+import { Single } from '../src/roles/single.js';
 
 const require = createRequire(__filename);
 const BaseV4 = require('sdk-base-v4') as new (opts?: object) => EventEmitter & { ready(f?: unknown): unknown };
@@ -132,7 +132,7 @@ describe('generator', () => {
     const b = track(cluster(Api, { ...single, name: 'shared-1' }).create());
     await Promise.all([a.ready(), b.ready()]);
     expect(constructed).toBe(1);
-    expect(Local.refCount('shared-1')).toBe(2);
+    expect(Single.refCount('shared-1')).toBe(2);
     const gotA: unknown[] = [];
     const gotB: unknown[] = [];
     a.subscribe({ key: 'k' }, (v) => gotA.push(v));
@@ -147,10 +147,10 @@ describe('generator', () => {
     expect(late).toEqual({ n: 1 });
     await a.close();
     expect(closed).toBe(0);
-    expect(Local.refCount('shared-1')).toBe(1);
+    expect(Single.refCount('shared-1')).toBe(1);
     await b.close();
     expect(closed).toBe(1);
-    expect(Local.refCount('shared-1')).toBe(0);
+    expect(Single.refCount('shared-1')).toBe(0);
   });
 
   it('unSubscribe(reg, listener) stops that listener; unSubscribe(reg) stops all of this client', async () => {

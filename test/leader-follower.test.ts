@@ -6,7 +6,8 @@ import {
   PortOccupiedError, ResponseTimeoutError, SubscribeTimeoutError, cluster, type ClusterClient,
 } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
-import { defaultTranscode, packArgs } from '../src/transcode.js';
+import { defaultTranscode } from '../src/codec/value-format.js';
+import { packArgs } from '../src/codec/wire-encoding.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { register } from './helpers/raw-peer.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../src/errors.js';
 import { defaultFormatKey, resolveOptions } from '../src/options.js';
-import { defaultTranscode } from '../src/transcode.js';
+import { defaultTranscode } from '../src/codec/value-format.js';
 
 describe('options', () => {
   it('applies the documented defaults', () => {

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeTextFrame, PreparedConn, type Frame } from '../src/protocol/frame.js';
 import { MSG } from '../src/protocol/messages.js';
-import { PushFrames } from '../src/roles/push-frames.js';
-import { defaultTranscode, encodedText, type Transcode } from '../src/transcode.js';
+import { PushFrames } from '../src/subscriptions/push-frames.js';
+import { defaultTranscode, type Transcode } from '../src/codec/value-format.js';
+import { encodedText } from '../src/codec/wire-encoding.js';
 
 const referenceFrame = (key: string, data: Buffer): Buffer =>
   encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key }, app: data });

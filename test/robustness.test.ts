@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { cluster, CodecError } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
-import { defaultTranscode } from '../src/transcode.js';
+import { defaultTranscode } from '../src/codec/value-format.js';
 import { TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
 import { clusterHarness } from './helpers/cluster-harness.js';

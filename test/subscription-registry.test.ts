@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SubscriptionRecord } from '../src/roles/subscription-record.js';
-import { SubscriptionRegistry } from '../src/roles/subscription-registry.js';
-import { SubscriptionHub, type Subscriber } from '../src/roles/subscriptions.js';
-import type { Transcode } from '../src/transcode.js';
+import { SubscriptionRegistry } from '../src/subscriptions/registry.js';
+import { SubscriptionHub, type Subscriber } from '../src/subscriptions/hub.js';
+import type { Transcode } from '../src/codec/value-format.js';
 
 // The one subscription registry (both sides) and the hub built on it, without sockets.
 const jsonTranscode: Transcode = { encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse(b.toString()) };

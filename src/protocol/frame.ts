@@ -14,7 +14,7 @@
  * ```
  */
 import { ProtocolError } from '../errors.js';
-import { ByteParts, REFERENCE_MIN, TextParts, utf8Write, type AppBytes } from './byte-parts.js';
+import { ByteParts, REFERENCE_MIN, TextParts, utf8Write, type AppBytes } from '../codec/byte-parts.js';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 24;

@@ -2,13 +2,13 @@ import { FollowerHandshake } from '../auth/handshake.js';
 import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
-import type { AppBytes } from '../protocol/byte-parts.js';
+import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
-import { packArgsForWire } from '../transcode.js';
+import { packArgsForWire } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
-import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js';
+import { SubscriptionRegistry, type KeyEntry } from '../subscriptions/registry.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('follower');

@@ -1,6 +1,6 @@
 import type { ResolvedOptions } from '../options.js';
 import { callRealMethod, callRealMethodThen, type Settle } from './call-real.js';
-import { SubscriptionHub } from './subscriptions.js';
+import { SubscriptionHub } from '../subscriptions/hub.js';
 import type { Listener, MethodTable } from './types.js';
 
 /** Waits for a real client's ready(): sdk-base 4/5 style ready(cb), promise-returning ready(), or none. */

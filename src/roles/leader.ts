@@ -3,15 +3,16 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
-import type { AppBytes } from '../protocol/byte-parts.js';
-import { encodeForWire, unpackArgs } from '../transcode.js';
+import type { AppBytes } from '../codec/byte-parts.js';
+import { encodeForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { RealClientHost } from './host.js';
-import { PushFrames } from './push-frames.js';
+import { PushFrames } from '../subscriptions/push-frames.js';
 import { InProcessRole } from './in-process.js';
-import type { Subscriber } from './subscriptions.js';
+import type { Subscriber } from '../subscriptions/hub.js';
+import { RenamedKeys } from '../subscriptions/renamed-keys.js';
 import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
@@ -32,13 +33,8 @@ interface Session extends Subscriber {
   inFlight: number;
   /** It subscribed at least once: its close has hub keys to leave. */
   subscribed: boolean;
-  /** follower's key -> its own subscriber, for the keys it names differently from the leader */
-  renamed: Map<string, Renamed> | undefined;
-}
-
-/** A subscription whose follower key differs from the leader's formatKey of its registration. */
-interface Renamed extends Subscriber {
-  hubKey: string;
+  /** its own subscribers, for the keys it names differently from the leader */
+  renamed: RenamedKeys | undefined;
 }
 
 export interface LeaderInit {
@@ -176,7 +172,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       this.#sessions.delete(session);
       this.#traffic.bytesIn += connection.socket.bytesRead;
       this.#traffic.bytesOut += connection.socket.bytesWritten;
-      if (session.renamed) for (const sub of session.renamed.values()) this.host.hub.remove(sub.hubKey, sub);
+      session.renamed?.clear();
       session.renamed = undefined;
       if (session.subscribed) this.host.hub.removeEverywhere(session);
       debug('%s: follower pid %s gone (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
@@ -204,16 +200,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       case MSG.subscribe:
         this.#onSubscribe(session, frame, msg);
         return;
-      case MSG.unSubscribe: {
-        const renamed = session.renamed?.get(msg.key);
-        if (renamed) {
-          session.renamed?.delete(msg.key);
-          this.host.hub.remove(renamed.hubKey, renamed);
-        } else {
-          this.host.hub.remove(msg.key, session);
-        }
+      case MSG.unSubscribe:
+        if (!session.renamed?.remove(msg.key)) this.host.hub.remove(msg.key, session);
         return;
-      }
       case MSG.subscribeResultRes: // acknowledgements of cluster-client style peers: nothing to do
         return;
       case undefined:
@@ -266,15 +255,11 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       return;
     }
     const { connection } = session;
-    const renamed: Renamed = {
-      hubKey,
-      push: (_key, data): void => {
-        this.#traffic.pushes++;
-        connection.notify({ type: MSG.subscribeResult, key: remoteKey }, data);
-      },
-    };
-    (session.renamed ??= new Map()).set(remoteKey, renamed);
-    this.host.hub.add(hubKey, reg, renamed);
+    session.renamed ??= new RenamedKeys(this.host.hub, (followerKey, data) => {
+      this.#traffic.pushes++;
+      connection.notify({ type: MSG.subscribeResult, key: followerKey }, data);
+    });
+    session.renamed.add(remoteKey, hubKey, reg);
   }
 
   /** A value of `key` to a follower that names the key as the leader does. */

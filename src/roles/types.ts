@@ -49,9 +49,9 @@ export function addTraffic(into: TrafficCounters, more: TrafficCounters): Traffi
   return into;
 }
 
-/** What a wrapper talks to: a leader, a follower or a single-mode local client. */
+/** What a wrapper talks to: a leader, a follower or a single-mode client. */
 export interface Role {
-  readonly kind: 'leader' | 'follower' | 'local';
+  readonly kind: 'leader' | 'follower' | 'single';
   /** Resolves when calls can be served (leader: real client ready; follower: registered). */
   ready(): Promise<void>;
   subscribe(key: string, reg: unknown, listener: Listener): void;

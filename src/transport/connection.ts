@@ -4,7 +4,7 @@ import { ConnectionClosedError, ProtocolError, ResponseTimeoutError, SlowConsume
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import type { AppBytes } from '../protocol/byte-parts.js';
+import type { AppBytes } from '../codec/byte-parts.js';
 import { encodeFrameParts, PreparedConn, type Frame } from '../protocol/frame.js';
 import { MSG, type Message } from '../protocol/messages.js';
 

@@ -3,7 +3,8 @@
  * leaderlink frames that are valid, subtly wrong or plain hostile. Pure: bytes out, no sockets.
  */
 import { HEADER_SIZE } from '../../src/protocol/frame.js';
-import { packArgs, defaultTranscode } from '../../src/transcode.js';
+import { defaultTranscode } from '../../src/codec/value-format.js';
+import { packArgs } from '../../src/codec/wire-encoding.js';
 
 /* ------------------------------------------------------------------ PRNG */
 

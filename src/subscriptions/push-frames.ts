@@ -1,6 +1,7 @@
 import { encodeFrame, encodeTextFrame, HEADER_SIZE, PreparedConn } from '../protocol/frame.js';
 import { MSG } from '../protocol/messages.js';
-import { encodedText, type Transcode } from '../transcode.js';
+import type { Transcode } from '../codec/value-format.js';
+import { encodedText } from '../codec/wire-encoding.js';
 
 /**
  * The wire frames of the leader's pushes (subscribe_result { key } + the encoded value), made

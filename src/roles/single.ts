@@ -16,8 +16,8 @@ const shared = new Map<string, Shared>();
  * Single mode (no TCP): every client of the same name in this process shares one real client;
  * the real client is closed when the last of them closes.
  */
-export class Local extends InProcessRole implements Role {
-  readonly kind = 'local' as const;
+export class Single extends InProcessRole implements Role {
+  readonly kind = 'single' as const;
   readonly #name: string;
   readonly #entry: Shared;
   readonly #onError: (err: Error) => void;
@@ -51,7 +51,7 @@ export class Local extends InProcessRole implements Role {
   }
 
   onLost(): void {
-    // A local client cannot lose its leader.
+    // A single-mode client has no leader to lose.
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
-import type { Transcode } from '../transcode.js';
-import { SubscriptionRegistry, type KeyEntry } from './subscription-registry.js';
-import type { Listener } from './types.js';
+import type { Transcode } from '../codec/value-format.js';
+import { SubscriptionRegistry, type KeyEntry } from './registry.js';
+import type { Listener } from '../roles/types.js';
 
 /**
  * A follower connection as a hub subscriber: it sends the encoded value on. `data` is the value

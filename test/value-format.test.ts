@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { CodecError, ProtocolError } from '../src/errors.js';
-import { defaultTranscode, packArgs, unpackArgs } from '../src/transcode.js';
+import { defaultTranscode } from '../src/codec/value-format.js';
+import { packArgs, unpackArgs } from '../src/codec/wire-encoding.js';
 
 const { encode, decode } = defaultTranscode;
 const rt = (v: unknown): unknown => decode(encode(v));

@@ -21,11 +21,8 @@
  * memory the input lives in is returned as a view of the input (zero copy, bounded retention);
  * smaller ones are copied out so they never keep a large socket chunk alive. Decoding hostile bytes throws CodecError and nothing else, and never touches
  * Object.prototype: a "__proto__" key comes back as an own data property.
- *
- * Argument packing (`packArgs`): per argument, u32 BE length + that many encoded bytes.
  */
-import { CodecError, deserializeError, serializeError } from './errors.js';
-import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './protocol/byte-parts.js';
+import { CodecError, deserializeError, serializeError } from '../errors.js';
 
 export interface Transcode {
   encode(value: unknown): Buffer;
@@ -35,7 +32,7 @@ export interface Transcode {
 const TAGGED = 0x01;
 /** First bytes that are neither the tagged format nor the start of JSON.stringify output. */
 const FIRST_JSON_BYTE = 0x09;
-const TAGGED_HEADER = 5;
+export const TAGGED_HEADER = 5;
 const MARK = '~';
 const MARK_CODE = 0x7e;
 /** Depth up to which the plain-JSON check runs; deeper values take the tagged path. */
@@ -47,12 +44,12 @@ const BIGINT_DIGITS = /^(?:0|-?[1-9][0-9]*)$/;
 const MAX_BIGINT_DIGITS = 1_000_000;
 
 const DROP: unique symbol = Symbol('drop');
-const U32_MAX = 0xffff_ffff;
+export const U32_MAX = 0xffff_ffff;
 
 /* ------------------------------------------------------------------ encode */
 
 /** True when JSON.stringify + JSON.parse reproduces `v` exactly and no key needs escaping. */
-function isPlain(v: unknown, ancestors: object[]): boolean {
+export function isPlain(v: unknown, ancestors: object[]): boolean {
   switch (typeof v) {
     case 'string':
     case 'boolean':
@@ -179,14 +176,14 @@ function toTagged(v: unknown, st: EncodeState): unknown {
 }
 
 /** The tagged encoding of a value, before its bytes are laid out; null for a top-level function/symbol. */
-interface Tagged {
+export interface Tagged {
   json: string;
   jsonLen: number;
   side: Uint8Array[];
   sideLen: number;
 }
 
-function tag(value: unknown): Tagged | null {
+export function tag(value: unknown): Tagged | null {
   if (value instanceof Uint8Array) {
     // A Buffer on its own (a file, a znode's data): the same bytes as the walk below gives.
     const json = `${LONE_BUFFER_PREFIX}${value.length}}`;
@@ -202,7 +199,7 @@ function tag(value: unknown): Tagged | null {
 }
 
 /** A new buffer holding the tagged header and JSON, with `room` more bytes left at its end. */
-function taggedHead(t: Tagged, room: number): Buffer {
+export function taggedHead(t: Tagged, room: number): Buffer {
   const buf = Buffer.allocUnsafe(TAGGED_HEADER + t.jsonLen + room);
   buf[0] = TAGGED;
   buf.writeUInt32BE(t.jsonLen, 1);
@@ -211,7 +208,7 @@ function taggedHead(t: Tagged, room: number): Buffer {
 }
 
 /** The whole tagged encoding in one new buffer: header, JSON, then the side table's bytes. */
-function joinTagged(t: Tagged): Buffer {
+export function joinTagged(t: Tagged): Buffer {
   const buf = taggedHead(t, t.sideLen);
   let pos = TAGGED_HEADER + t.jsonLen;
   for (const part of t.side) {
@@ -227,7 +224,7 @@ function encodeTagged(value: unknown): Buffer {
   return joinTagged(t);
 }
 
-function encodeFailure(err: unknown): Error {
+export function encodeFailure(err: unknown): Error {
   if (err instanceof CodecError) return err;
   if (err instanceof RangeError) {
     return new CodecError(`cannot encode value: ${err.message} (too deeply nested or too large?)`, { cause: err });
@@ -245,112 +242,16 @@ function encode(value: unknown): Buffer {
   }
 }
 
-/* ------------------------------------------------------------------ encode for the wire */
-
-/**
- * The encoding of one value for a frame, not yet laid out: `head` is fresh memory (tagged header
- * and JSON), `side` the caller's Buffers in side-table order; joined, they are exactly
- * `transcode.encode(value)`. An encoding without side pieces is just its Buffer (no wrapper
- * object on the small-object path).
- */
-interface Pieces {
-  head: Buffer;
-  side: readonly Uint8Array[];
-  length: number;
-}
-type Encoded = Uint8Array | Pieces;
-
-const EMPTY = Buffer.alloc(0);
-
-/** The value's encoding; one joined buffer when it is shorter than `joinBelow`. */
-function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): Encoded {
-  // A custom transcode's result is checked by the caller (it may not be a Buffer at all).
-  if (transcode !== defaultTranscode) return transcode.encode(value);
-  if (value === undefined) return EMPTY;
-  try {
-    if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
-    const t = tag(value);
-    if (t === null) return EMPTY;
-    const length = TAGGED_HEADER + t.jsonLen + t.sideLen;
-    if (length < joinBelow || t.side.length === 0) return joinTagged(t);
-    return { head: taggedHead(t, 0), side: t.side, length };
-  } catch (err) {
-    throw encodeFailure(err);
-  }
-}
-
 /**
  * The JSON text of a value that is plain (see isPlain), else undefined: the default encoding of
  * a plain value is exactly this text's UTF-8 bytes, so it can be written where it is sent.
  */
-function plainJson(value: unknown): string | undefined {
+export function plainJson(value: unknown): string | undefined {
   try {
     return isPlain(value, []) ? JSON.stringify(value) : undefined;
   } catch (err) {
     throw encodeFailure(err);
   }
-}
-
-/**
- * The bytes `transcode.encode(value)` would give, as the text they are the UTF-8 of, when there
- * is one: the default transcode and a plain value (not undefined). Else undefined, and the
- * caller encodes as usual. Lets a sender write the text straight into its frame.
- */
-export function encodedText(value: unknown, transcode: Transcode): string | undefined {
-  if (transcode !== defaultTranscode || value === undefined) return undefined;
-  return plainJson(value);
-}
-
-/** Copies the encoding to `buf` at `pos`; returns the position after it. */
-function copyPieces(e: Encoded, buf: Buffer, pos: number): number {
-  if (e instanceof Uint8Array) {
-    buf.set(e, pos);
-    return pos + e.length;
-  }
-  buf.set(e.head, pos);
-  pos += e.head.length;
-  for (const part of e.side) {
-    buf.set(part, pos);
-    pos += part.length;
-  }
-  return pos;
-}
-
-/**
- * Appends the encoding to `out`. Fresh memory (the default transcode's own output) is always safe
- * to reference when big. With `borrow`, a big Buffer of the caller's (or a custom transcode's
- * output) is referenced too: it is written to the socket from its own memory, like
- * socket.write(buf), so it must not change until the call settles. Without `borrow` it is copied
- * once (oneway calls have no moment after which the caller knows the bytes are sent).
- */
-function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boolean): void {
-  if (e instanceof Uint8Array) {
-    if (borrow || !custom) out.add(e);
-    else out.addCopy(e);
-    return;
-  }
-  out.add(e.head);
-  for (const part of e.side) {
-    if (borrow) out.add(part);
-    else out.addCopy(part);
-  }
-}
-
-/**
- * `transcode.encode(value)` for a result about to be sent: the same bytes, but a big encoding
- * comes back as pieces that reference big Buffers instead of joining them (no copy). The real
- * client handed the value over by returning it, so its Buffers are borrowed.
- */
-export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
-  if (transcode !== defaultTranscode) return transcode.encode(value);
-  // A plain result stays one Buffer (Buffer.from of its JSON): measured, that is cheaper for a
-  // single value than keeping the text for the frame (TextParts pays off for packed arguments,
-  // where it saves two copies).
-  const e = encodePieces(value, transcode, REFERENCE_MIN);
-  if (e instanceof Uint8Array) return e as Buffer;
-  const out = new ByteParts();
-  appendPieces(e, out, true, false);
-  return out.end();
 }
 
 /* ------------------------------------------------------------------ decode */
@@ -489,7 +390,7 @@ function decode(input: Buffer): unknown {
 }
 
 /** decode(buf.subarray(start, end)) without making that view (one per argument of every call). */
-function decodeRange(buf: Buffer, start: number, end: number): unknown {
+export function decodeRange(buf: Buffer, start: number, end: number): unknown {
   const n = end - start;
   if (n === 0) return undefined;
   const first = buf[start]!;
@@ -510,83 +411,3 @@ function decodeRange(buf: Buffer, start: number, end: number): unknown {
 }
 
 export const defaultTranscode: Transcode = Object.freeze({ encode, decode });
-
-/* ------------------------------------------------------------------ arguments */
-
-/** Packs invoke arguments: per argument, u32 BE length + encoded bytes, in one final allocation. */
-export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
-  const packed = packArgsForWire(args, transcode);
-  return packed instanceof ByteParts || packed instanceof TextParts ? packed.join() : packed;
-}
-
-/**
- * packArgs for a frame about to be sent: the same bytes, one buffer when they are small, else
- * pieces that reference big encoded arguments instead of copying them, and big Buffers of the
- * caller too when `borrow` (a call with a response: they must not change until it settles).
- */
-export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): AppBytes {
-  const count = args.length;
-  if (transcode === defaultTranscode) {
-    // The common case: every argument plain (or undefined), kept as JSON text until the frame.
-    const texts = new TextParts();
-    let i = 0;
-    for (; i < count; i++) {
-      const arg = args[i];
-      const text = arg === undefined ? '' : plainJson(arg);
-      if (text === undefined) break;
-      texts.add(text);
-    }
-    if (i === count) return texts;
-  }
-  const pieces = new Array<Encoded>(count);
-  let total = 0;
-  let big = false;
-  for (let i = 0; i < count; i++) {
-    // Never joined here: the pieces of small arguments are copied into the packed buffer below.
-    const e = encodePieces(args[i], transcode, 0);
-    if (!(e instanceof Uint8Array) && transcode !== defaultTranscode) {
-      throw new CodecError(`transcode.encode returned ${typeof e} for argument ${i}, expected a Buffer`);
-    }
-    if (e.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${e.length} bytes, more than ${U32_MAX}`);
-    pieces[i] = e;
-    total += 4 + e.length;
-    if (e.length >= REFERENCE_MIN) big = true;
-  }
-  const custom = transcode !== defaultTranscode;
-  if (big) {
-    const out = new ByteParts();
-    for (let i = 0; i < count; i++) {
-      const e = pieces[i]!;
-      out.addU32(e.length);
-      appendPieces(e, out, borrow, custom);
-    }
-    return out.end();
-  }
-  const buf = Buffer.allocUnsafe(total);
-  let pos = 0;
-  for (let i = 0; i < count; i++) {
-    const e = pieces[i]!;
-    buf.writeUInt32BE(e.length, pos);
-    pos = copyPieces(e, buf, pos + 4);
-  }
-  return buf;
-}
-
-/** Unpacks exactly `count` arguments; CodecError when the lengths do not add up to the buffer. */
-export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): unknown[] {
-  if (!Number.isSafeInteger(count) || count < 0) throw new CodecError(`invalid argument count ${String(count)}`);
-  const n = buf.length;
-  if (count * 4 > n) throw new CodecError(`expected ${count} arguments but the buffer holds only ${n} bytes`);
-  const out = new Array<unknown>(count);
-  let pos = 0;
-  for (let i = 0; i < count; i++) {
-    if (n - pos < 4) throw new CodecError(`argument ${i} of ${count}: length prefix truncated at byte ${pos} of ${n}`);
-    const len = buf.readUInt32BE(pos);
-    pos += 4;
-    if (len > n - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${n - pos} bytes left`);
-    out[i] = transcode === defaultTranscode ? decodeRange(buf, pos, pos + len) : transcode.decode(buf.subarray(pos, pos + len));
-    pos += len;
-  }
-  if (pos !== n) throw new CodecError(`${n - pos} trailing bytes after ${count} arguments`);
-  return out;
-}
