@@ -1,4 +1,8 @@
 import { CompatBase } from './compat-base.js';
+import {
+  active, electionChannel, failoverChannel, invokeTrace, leaderLostChannel, publishTrace, resendChannel, subscribeTrace,
+  type ElectionContext, type FailoverContext, type InvokeContext, type LeaderLostContext, type SubscriptionContext,
+} from './diagnostics.js';
 import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
 import { delay, elect, type Elected } from './election.js';
 import { forwardEvents } from './events.js';
@@ -28,6 +32,46 @@ export interface ClientStats extends RoleStats {
   elections: number;
   /** Times it lost its leader. */
   leaderLosses: number;
+}
+
+/**
+ * The wrapper's own events and their arguments. `role` and `leaderLost` are also emitted as
+ * `leaderlink:role` and `leaderlink:leaderLost`: the wrapper re-emits every event of the real
+ * client, so a real client that emits `role` itself is heard on `role` too, never on the
+ * `leaderlink:` names (events of the real client with that prefix are not forwarded).
+ * `error` carries leaderlink's errors (`instanceof LeaderlinkError`, a stable `code`) and the
+ * real client's, as cluster-client did.
+ */
+export interface ClusterClientEvents {
+  /** After every election: this process's new role. */
+  role: [role: RoleName];
+  /** This process lost its leader (or, leading, its port server); an election follows. */
+  leaderLost: [error: Error | undefined];
+  error: [error: Error];
+  'leaderlink:role': [role: RoleName];
+  'leaderlink:leaderLost': [error: Error | undefined];
+}
+
+type EventListener<E extends keyof ClusterClientEvents> = (...args: ClusterClientEvents[E]) => void;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyEventListener = (...args: any[]) => void;
+
+/** Typed listeners for the wrapper's own events (ClusterClientEvents); any other name as on an EventEmitter. */
+export interface ClusterClient {
+  on<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  on(event: string | symbol, listener: AnyEventListener): this;
+  once<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  once(event: string | symbol, listener: AnyEventListener): this;
+  addListener<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  addListener(event: string | symbol, listener: AnyEventListener): this;
+  prependListener<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  prependListener(event: string | symbol, listener: AnyEventListener): this;
+  prependOnceListener<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  prependOnceListener(event: string | symbol, listener: AnyEventListener): this;
+  off<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  off(event: string | symbol, listener: AnyEventListener): this;
+  removeListener<E extends keyof ClusterClientEvents>(event: E, listener: EventListener<E>): this;
+  removeListener(event: string | symbol, listener: AnyEventListener): this;
 }
 
 export interface WrapperInit {
@@ -64,6 +108,10 @@ export class ClusterClient extends CompatBase {
   #unforward: ((keepErrors: boolean) => void) | undefined;
   #elections = 0;
   #losses = 0;
+  /** When the current election started (performance.now()), for `leaderlink:election`. */
+  #electedSince = 0;
+  /** The last loss not yet followed by a ready role: when it was noticed and whose leader it was. */
+  #lostAt: { at: number; leaderPid: number | undefined } | undefined;
   readonly #pastTraffic: TrafficCounters = emptyTraffic();
 
   constructor(init: WrapperInit) {
@@ -109,6 +157,25 @@ export class ClusterClient extends CompatBase {
   }
 
   [kSubscribe](reg: unknown, listener: Listener): this {
+    if (active(subscribeTrace)) return subscribeTrace.traceSync(this.#subscribe, this.#subscriptionContext('subscribe', reg), this, reg, listener);
+    return this.#subscribe(reg, listener);
+  }
+
+  [kUnSubscribe](reg: unknown, listener?: Listener): this {
+    if (active(subscribeTrace)) return subscribeTrace.traceSync(this.#unSubscribe, this.#subscriptionContext('unSubscribe', reg), this, reg, listener);
+    return this.#unSubscribe(reg, listener);
+  }
+
+  [kPublish](reg: unknown): this {
+    if (active(publishTrace)) return publishTrace.traceSync(this.#publish, this.#subscriptionContext('publish', reg), this, reg);
+    return this.#publish(reg);
+  }
+
+  #subscriptionContext(action: SubscriptionContext['action'], reg: unknown): SubscriptionContext {
+    return { channel: this.#opts.name, port: this.#opts.port, action, key: this.#opts.formatKey(reg), role: this.role };
+  }
+
+  #subscribe(reg: unknown, listener: Listener): this {
     if (typeof listener !== 'function') {
       throw new InvalidOptionError(`[leaderlink:${this.#opts.name}] subscribe(reg, listener): listener must be a function`);
     }
@@ -118,14 +185,14 @@ export class ClusterClient extends CompatBase {
     return this;
   }
 
-  [kUnSubscribe](reg: unknown, listener?: Listener): this {
+  #unSubscribe(reg: unknown, listener?: Listener): this {
     const key = this.#opts.formatKey(reg);
     const removed = this.#record.unSubscribe(key, listener);
     if (this.#serving) for (const l of removed) this.#role!.unSubscribe(key, reg, l);
     return this;
   }
 
-  [kPublish](reg: unknown): this {
+  #publish(reg: unknown): this {
     this.#record.publish(this.#opts.formatKey(reg), reg);
     if (this.#serving) this.#role!.publish(reg);
     return this;
@@ -133,15 +200,35 @@ export class ClusterClient extends CompatBase {
 
   // Not async: a call to a serving role returns the role's own promise (no extra promise and
   // microtask hops per call). Role.invoke never throws; every failure here is a rejection.
-  [kInvoke](method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+  // `trace`: the call's `leaderlink:invoke` context, when someone subscribes (then this runs
+  // inside the trace); one check on the untraced path.
+  [kInvoke](method: string, args: unknown[], oneway: boolean, trace?: InvokeContext): Promise<unknown> {
+    if (trace === undefined && active(invokeTrace)) return this.#traced(method, args, oneway);
     if (this.#life.closing) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`));
-    if (!oneway && this.#methods.idempotent.has(method)) return this.#invokeIdempotent(method, args);
-    if (this.#serving) return this.#role!.invoke(method, args, oneway);
-    return this.#invokeWhenServed(method, args, oneway);
+    if (!oneway && this.#methods.idempotent.has(method)) return this.#invokeIdempotent(method, args, trace);
+    if (this.#serving) return trace ? this.#sendTraced(this.#role!, method, args, oneway, undefined, trace) : this.#role!.invoke(method, args, oneway);
+    return this.#invokeWhenServed(method, args, oneway, trace);
   }
 
-  async #invokeWhenServed(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+  #traced(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
+    const role = this.#serving ? this.#role : undefined;
+    const ctx: InvokeContext = {
+      channel: this.#opts.name, port: this.#opts.port, method, oneway,
+      role: role && role.kind, leaderPid: role && (role.leaderPid ?? process.pid), attempt: 1, headers: {},
+    };
+    return invokeTrace.tracePromise(this[kInvoke], ctx, this, method, args, oneway, ctx);
+  }
+
+  /** One attempt of a traced call: the context names the role it goes to, and carries its headers. */
+  #sendTraced(role: Role, method: string, args: unknown[], oneway: boolean, timeout: number | undefined, trace: InvokeContext): Promise<unknown> {
+    trace.role = role.kind;
+    trace.leaderPid = role.leaderPid ?? process.pid;
+    return role.invoke(method, args, oneway, timeout, trace.headers);
+  }
+
+  async #invokeWhenServed(method: string, args: unknown[], oneway: boolean, trace?: InvokeContext): Promise<unknown> {
     const timeLeft = await this.#waitForLeader(method);
+    if (trace) return this.#sendTraced(this.#role!, method, args, oneway, timeLeft, trace);
     return this.#role!.invoke(method, args, oneway, timeLeft);
   }
 
@@ -150,13 +237,13 @@ export class ClusterClient extends CompatBase {
    * a connection whose death was not noticed yet), it is sent again to the next leader. The
    * responseTimeout counts from the first send and covers every attempt and every wait.
    */
-  async #invokeIdempotent(method: string, args: unknown[]): Promise<unknown> {
+  async #invokeIdempotent(method: string, args: unknown[], trace?: InvokeContext): Promise<unknown> {
     let timeLeft = await this.#waitForLeader(method);
     const deadline = Date.now() + (timeLeft ?? this.#opts.responseTimeout);
     for (;;) {
       const role = this.#role!;
       try {
-        return await role.invoke(method, args, false, timeLeft);
+        return await (trace ? this.#sendTraced(role, method, args, false, timeLeft, trace) : role.invoke(method, args, false, timeLeft));
       } catch (err) {
         // ConnectionClosedError: the leader went away with the call. ClientClosedError while
         // this client is open: the role had died and sent nothing. Anything else is an answer.
@@ -164,6 +251,10 @@ export class ClusterClient extends CompatBase {
         if (!cutOff || this.#life.closing) throw err;
         debug('%s: %s() cut off by the leader going away; sending it again to the next one', this.#opts.name, method);
         timeLeft = await this.#waitForRoleAfter(role, method, deadline);
+        if (trace) {
+          trace.attempt++;
+          if (resendChannel.hasSubscribers) resendChannel.publish(trace);
+        }
       }
     }
   }
@@ -231,6 +322,7 @@ export class ClusterClient extends CompatBase {
         const error = err as Error;
         // Won a port the kernel routes to someone else: not a failure, just compete again.
         if (error instanceof ShadowListenerError) continue;
+        this.#publishElection(error);
         if (this.#life.state === 'electing') {
           this.#life.to('failed');
           this.#started.reject(error);
@@ -257,7 +349,9 @@ export class ClusterClient extends CompatBase {
       this.#nextReady = new Gate();
       signalled.resolve();
       this.ready(true);
+      this.#publishElection(undefined);
       this.#emitFromLifecycle('role', this.role);
+      this.#emitFromLifecycle('leaderlink:role', this.role);
       debug('%s: %s ready (pid %d)', this.#opts.name, this.#role!.kind, process.pid);
       const err = await Promise.race([lost, this.#closed.then(() => undefined)]);
       if (this.#life.closing) return;
@@ -280,14 +374,36 @@ export class ClusterClient extends CompatBase {
     }
   }
 
+  /** `leaderlink:election` for the election that just ended (and `leaderlink:failover` if it ended a loss). */
+  #publishElection(error: Error | undefined): void {
+    const role = error ? undefined : this.#role;
+    const now = performance.now();
+    const base = { channel: this.#opts.name, port: this.#opts.port, role: role && role.kind, leaderPid: role && (role.leaderPid ?? process.pid) };
+    if (electionChannel.hasSubscribers) {
+      electionChannel.publish({
+        ...base, won: role ? role.kind !== 'follower' : undefined, durationMs: now - this.#electedSince, election: this.#elections, ...(error ? { error } : {}),
+      } satisfies ElectionContext);
+    }
+    const lost = this.#lostAt;
+    if (!role || !lost) return;
+    this.#lostAt = undefined;
+    if (failoverChannel.hasSubscribers) failoverChannel.publish({ ...base, previousLeaderPid: lost.leaderPid, durationMs: now - lost.at } satisfies FailoverContext);
+  }
+
   #onLost(err: Error | undefined): void {
     // Usually already moved, the moment the role died (see #establish).
     if (this.#life.state === 'ready') this.#life.to('lost');
     this.#losses++;
     this.ready(false);
-    const leaderPid = this.#role!.leaderPid ?? '?';
+    const lostRole = this.#role!;
+    this.#lostAt = { at: performance.now(), leaderPid: lostRole.leaderPid ?? process.pid };
+    if (leaderLostChannel.hasSubscribers) {
+      leaderLostChannel.publish({ channel: this.#opts.name, port: this.#opts.port, role: lostRole.kind, leaderPid: this.#lostAt.leaderPid, error: err } satisfies LeaderLostContext);
+    }
+    const leaderPid = lostRole.leaderPid ?? '?';
     this.#opts.logger.warn('[leaderlink:%s] pid %d lost its leader pid %s (%s); electing again', this.#opts.name, process.pid, leaderPid, err?.message ?? 'connection closed');
     this.#emitFromLifecycle('leaderLost', err);
+    this.#emitFromLifecycle('leaderlink:leaderLost', err);
   }
 
   /**
@@ -299,6 +415,7 @@ export class ClusterClient extends CompatBase {
    */
   async #establish(): Promise<{ lost: Promise<Error | undefined> }> {
     this.#elections++;
+    this.#electedSince = performance.now();
     const role = this.#build(await this.#elect());
     const previous = this.#role;
     if (previous && previous !== role) addTraffic(this.#pastTraffic, previous.traffic());

@@ -5,9 +5,11 @@ type Emit = (event: string | symbol, ...args: unknown[]) => boolean;
 /** Per real client: the wrappers it emits to, and whether a wrapper only wants its errors now. */
 const targets = new WeakMap<object, Map<EventEmitter, { errorsOnly: boolean }>>();
 const noop = (): void => undefined;
+const OWN_PREFIX = 'leaderlink:';
 
 /**
- * Re-emits every event of a real client on the wrappers that use it. The real client's emit is
+ * Re-emits every event of a real client on the wrappers that use it (but `leaderlink:*` ones,
+ * which name the wrapper's own events). The real client's emit is
  * wrapped once however many wrappers share it (single mode); wrappers detach on close. An
  * 'error' listener is added so that a plain EventEmitter emitting 'error' does not throw: the
  * error reaches the wrapper instead, whose default handler logs it.
@@ -25,6 +27,8 @@ export function forwardEvents(client: object, to: EventEmitter): (keepErrors?: b
     emitter.emit = function forwardingEmit(this: unknown, event: string | symbol, ...args: unknown[]): boolean {
       const handled = original.call(this, event, ...args);
       let forwarded = false;
+      // The wrapper's own events (`leaderlink:role`...) are never taken from the real client.
+      if (typeof event === 'string' && event.startsWith(OWN_PREFIX)) return handled;
       for (const [w, { errorsOnly }] of mine) {
         if (errorsOnly && event !== 'error') continue;
         forwarded = true;

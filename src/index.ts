@@ -4,7 +4,12 @@ export type { ClusterClientOf, DataClientClass, DelegateOptions, DelegateTarget,
 export { APIClientBase } from './api-client.js';
 export type { APIClientOptions } from './api-client.js';
 export { ClusterClient } from './client.js';
-export type { ClientStats, RoleName } from './client.js';
+export type { ClientStats, ClusterClientEvents, RoleName } from './client.js';
+export { CHANNELS } from './diagnostics.js';
+export type {
+  ChannelContext, ElectionContext, FailoverContext, FollowerContext, InvokeContext, LeaderLostContext, ServeContext, SubscriptionContext, TraceRole,
+} from './diagnostics.js';
+export type { InvokeHeaders } from './protocol/messages.js';
 export type { RoleStats, TrafficCounters } from './roles/types.js';
 export type { ClusterOptions, ResolvedOptions } from './options.js';
 export { defaultTranscode } from './codec/value-format.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnObject } from '../src/protocol/frame.js';
-import { expectMessage, InvalidMessage, isNonce, MAX_ARGS, MSG, parseMessage } from '../src/protocol/messages.js';
+import { checkHeaders, expectMessage, HEADER_LIMITS, InvalidMessage, isNonce, MAX_ARGS, MSG, parseMessage } from '../src/protocol/messages.js';
 
 const NONCE = 'ab'.repeat(32);
 
@@ -108,5 +108,34 @@ describe('isNonce', () => {
   it('accepts exactly 64 lowercase hex digits', () => {
     expect(isNonce(NONCE)).toBe(true);
     for (const v of [NONCE.toUpperCase(), NONCE.slice(1), `${NONCE}0`, `${NONCE.slice(1)}g`, 1, null, undefined]) expect(isNonce(v)).toBe(false);
+  });
+});
+
+describe('invoke headers (trace context)', () => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('keeps valid headers as the same object, and an invoke without them as it was', () => {
+    const headers = { traceparent, tracestate: 'a=1,b=2' };
+    const conn = { type: MSG.invoke, method: 'm', argLength: 0, oneway: false, headers } as unknown as ConnObject;
+    const msg = parseMessage(conn);
+    expect(msg).toBe(conn);
+    expect((msg as { headers?: unknown }).headers).toBe(headers);
+    const plain = { type: MSG.invoke, method: 'm', argLength: 0, oneway: false } as unknown as ConnObject;
+    expect(parseMessage(plain)).toEqual({ type: MSG.invoke, method: 'm', argLength: 0, oneway: false });
+  });
+
+  it('drops headers out of bounds (the invoke itself stays valid), idempotently', () => {
+    const long = 'x'.repeat(HEADER_LIMITS.valueLength + 1);
+    const many = Object.fromEntries(Array.from({ length: HEADER_LIMITS.count + 1 }, (_, i) => [`h${i}`, 'v']));
+    const total = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`h${i}`, 'y'.repeat(HEADER_LIMITS.valueLength)]));
+    for (const headers of [long, [traceparent], null, 7, { traceparent: 7 }, { Traceparent: traceparent }, { _x: 'v' }, { t: 'caf\u00e9' }, { t: 'a\nb' }, { t: long }, many, total]) {
+      const conn = { type: MSG.invoke, method: 'm', argLength: 0, oneway: false, headers } as unknown as ConnObject;
+      const msg = parseMessage(conn);
+      expect(msg.type).toBe(MSG.invoke);
+      expect((msg as { headers?: unknown }).headers).toBeUndefined();
+      expect(parseMessage(conn)).toBe(msg);
+    }
+    expect(checkHeaders(JSON.parse('{"__proto__": "x"}'))).toBeUndefined();
+    expect(checkHeaders({})).toEqual({});
   });
 });

@@ -125,4 +125,29 @@ describe('published package', () => {
     `);
     expect(JSON.parse(cjs)).toEqual({ fn: 'function', close: true, base: 'function' });
   });
+
+  it('leaderlink/otel loads from CJS and ESM (one module), makes spans with the real SDK, and the core never loads @opentelemetry/api', () => {
+    const out = run('otel.cjs', `
+      const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+      const { instrument } = require('leaderlink/otel');
+      const cluster = require('leaderlink');
+      const exporter = new InMemorySpanExporter();
+      const stop = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }) });
+      class Echo { async echo(v) { return v; } }
+      (async () => {
+        const c = cluster(Echo, { singleMode: true }).create();
+        await c.echo(1);
+        stop();
+        await c.echo(2);
+        await cluster.close(c);
+        const esm = await import('leaderlink/otel');
+        const spans = exporter.getFinishedSpans().map((s) => [s.name, s.attributes['rpc.method'], s.attributes['leaderlink.role']]);
+        console.log(JSON.stringify({ spans, same: esm.instrument === instrument }));
+      })();
+    `);
+    expect(JSON.parse(out)).toEqual({ spans: [['Echo/echo', 'echo', 'single']], same: true });
+    const pkg = path.join(scratch, 'node_modules', 'leaderlink');
+    for (const f of ['otel.cjs', 'otel.mjs', 'otel.d.cts', 'otel.d.mts']) expect(fs.existsSync(path.join(pkg, 'entry', f)), f).toBe(true);
+    expect(fs.readFileSync(path.join(pkg, 'dist', 'index.cjs'), 'utf8')).not.toContain('@opentelemetry');
+  });
 });

@@ -42,7 +42,13 @@ export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success:
 /** `leaderlink status`: authenticated like a registration, for the channel ''. */
 export type Status = { type: typeof MSG.status; pid?: number; clientNonce?: unknown; proof?: unknown };
 export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderProof?: unknown; status?: unknown; error?: unknown };
-export type Invoke = { type: typeof MSG.invoke; method: string; argLength: number; oneway: boolean };
+/**
+ * `headers`: optional trace context (W3C `traceparent`, `tracestate`) a follower's tracing
+ * subscribers wrote; additive: an old leader ignores it, an old follower never sends it.
+ */
+export type Invoke = { type: typeof MSG.invoke; method: string; argLength: number; oneway: boolean; headers?: InvokeHeaders };
+/** String headers carried by an invoke, bounded by `HEADER_LIMITS` (see checkHeaders). */
+export type InvokeHeaders = Record<string, string>;
 /** The result (or serialized error) is the application object. */
 export type InvokeResult = { type: typeof MSG.invokeResult; success: boolean };
 /** The subscription (reg) is the application object. */
@@ -61,6 +67,34 @@ export type Message =
 
 /** Upper bound on the argument count an invoke may announce (a lying count must not allocate). */
 export const MAX_ARGS = 1024;
+
+/**
+ * Bounds of an invoke's headers: enough for a W3C traceparent (55 chars) and a tracestate (at
+ * most 512 chars by the W3C rules), small enough that a peer cannot make the leader keep much.
+ */
+export const HEADER_LIMITS = { count: 8, nameLength: 64, valueLength: 512, totalLength: 2048 } as const;
+const HEADER_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+// Printable ASCII only: what W3C trace context values are made of.
+const HEADER_VALUE = /^[\x20-\x7e]*$/;
+
+/**
+ * `headers` if it is a plain object of at most HEADER_LIMITS.count lowercase names with
+ * printable ASCII string values within the length limits; otherwise undefined. Returns the same
+ * object when valid (so the parse stays idempotent on a cached connection object).
+ */
+export function checkHeaders(headers: unknown): InvokeHeaders | undefined {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return undefined;
+  let count = 0;
+  let total = 0;
+  for (const name of Object.keys(headers)) {
+    const value = (headers as Record<string, unknown>)[name];
+    if (++count > HEADER_LIMITS.count || typeof value !== 'string') return undefined;
+    if (name.length > HEADER_LIMITS.nameLength || value.length > HEADER_LIMITS.valueLength || !HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) return undefined;
+    total += name.length + value.length;
+    if (total > HEADER_LIMITS.totalLength) return undefined;
+  }
+  return headers as InvokeHeaders;
+}
 
 const NONCE = /^[0-9a-f]{64}$/;
 
@@ -90,6 +124,8 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
       const n = c.argLength;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_ARGS) return invalid(type, 'argLength', `must be an integer in 0..${MAX_ARGS}`, n);
       if (c.oneway !== true && c.oneway !== false) c.oneway = false;
+      // Informational: headers out of bounds are dropped, the call itself is still served.
+      if (c.headers !== undefined) c.headers = checkHeaders(c.headers);
       return conn as Invoke;
     }
     case MSG.invokeResult:

@@ -4,7 +4,7 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
-import { expectMessage, InvalidMessage, MSG, parseMessage, type Hello } from '../protocol/messages.js';
+import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
 import { packArgsForWire } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
@@ -159,13 +159,13 @@ export class Follower implements Role {
     this.invoke(name, [reg], true).catch(this.#onError);
   }
 
-  invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout): Promise<unknown> {
+  invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout, headers?: InvokeHeaders): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
     let app: AppBytes | null;
-    let conn: PreparedConn;
+    let conn: PreparedConn | Invoke;
     try {
       app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
-      conn = this.#invokeHeader(method, args.length, oneway);
+      conn = headers === undefined ? this.#invokeHeader(method, args.length, oneway) : this.#tracedHeader(method, args.length, oneway, headers);
       this.#traffic.invokes++;
       // Role.invoke never throws: an argument that cannot be encoded is a rejection.
       if (oneway) {
@@ -192,6 +192,16 @@ export class Follower implements Role {
     this.#traffic.errors++;
     if (err instanceof ResponseTimeoutError) this.#traffic.timeouts++;
   };
+
+  /** A traced call's invoke header: with the tracer's headers when they are within bounds (else without). */
+  #tracedHeader(method: string, argLength: number, oneway: boolean, headers: InvokeHeaders): PreparedConn | Invoke {
+    const sent = checkHeaders(headers);
+    if (sent === undefined || Object.keys(sent).length === 0) {
+      if (sent === undefined) debug('%s: invoke headers out of bounds (see HEADER_LIMITS); %s() sent without them', this.#opts.name, method);
+      return this.#invokeHeader(method, argLength, oneway);
+    }
+    return { type: MSG.invoke, method, argLength, oneway, headers: sent };
+  }
 
   // The connection object of an invoke depends only on these three; serialize it once.
   #invokeHeader(method: string, argLength: number, oneway: boolean): PreparedConn {

@@ -1,3 +1,4 @@
+import { active, followerEvictedChannel, followerRegisteredChannel, serveTrace, ServeTrace, type FollowerContext } from '../diagnostics.js';
 import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
@@ -35,6 +36,8 @@ interface Session extends Subscriber {
   subscribed: boolean;
   /** its own subscribers, for the keys it names differently from the leader */
   renamed: RenamedKeys | undefined;
+  /** Why the leader ended this connection, when it did (for `leaderlink:follower.evicted`). */
+  evicted?: 'heartbeat' | 'leader-closed';
 }
 
 export interface LeaderInit {
@@ -146,7 +149,10 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         if (this.host.settled) await this.host.ready.catch(() => undefined);
         // Followers notice the close at once and elect a new leader; answers already written
         // (such as a register error) are still delivered.
-        for (const s of this.#sessions) s.connection.close(undefined, true);
+        for (const s of this.#sessions) {
+          s.evicted = 'leader-closed';
+          s.connection.close(undefined, true);
+        }
         this.#sessions.clear();
         await this.#slot.release();
         await this.host.close();
@@ -168,8 +174,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#sessions.add(session);
     debug('%s: follower pid %s connected (%d followers)', this.#opts.name, connection.peer.pid, this.#sessions.size);
     connection.on('request', (frame: Frame) => this.#onFrame(session, frame));
-    connection.once('close', () => {
+    connection.once('close', (err?: Error) => {
       this.#sessions.delete(session);
+      if (followerEvictedChannel.hasSubscribers) this.#publishEvicted(session, err);
       this.#traffic.bytesIn += connection.socket.bytesRead;
       this.#traffic.bytesOut += connection.socket.bytesWritten;
       session.renamed?.clear();
@@ -179,12 +186,31 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     });
     // Answer only once the real client is ready, or with its ready error.
     this.host.ready.then(
-      () => connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof }),
+      () => {
+        connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof });
+        if (followerRegisteredChannel.hasSubscribers && !connection.closed) {
+          followerRegisteredChannel.publish({ channel: this.#opts.name, port: this.#opts.port, pid: connection.peer.pid } satisfies FollowerContext);
+        }
+      },
       (err: unknown) => {
         connection.respond(register.id, { type: MSG.registerChannelRes, success: false, error: serializeError(err) });
         connection.close(undefined, true);
       },
     );
+  }
+
+  #publishEvicted(session: Session, err: Error | undefined): void {
+    const reason = session.evicted ?? (err ? 'error' : 'disconnected');
+    const ctx: FollowerContext = { channel: this.#opts.name, port: this.#opts.port, pid: session.connection.peer.pid, reason, ...(err ? { error: err } : {}) };
+    followerEvictedChannel.publish(ctx);
+  }
+
+  /** The `leaderlink:serve` trace of one follower call (only built when someone subscribes). */
+  #serveTrace(session: Session, invoke: Invoke): ServeTrace {
+    return new ServeTrace({
+      channel: this.#opts.name, port: this.#opts.port, method: invoke.method, oneway: invoke.oneway, role: 'leader',
+      leaderPid: process.pid, followerPid: session.connection.peer.pid, headers: invoke.headers ?? {},
+    });
   }
 
   #onFrame(session: Session, frame: Frame): void {
@@ -272,52 +298,63 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const { connection } = session;
     const { method, argLength: count, oneway } = invoke;
     this.#traffic.invokes++;
+    const trace = active(serveTrace) ? this.#serveTrace(session, invoke) : undefined;
     if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
         this.#opts.name, connection.peer.pid ?? '?', method);
-      this.#refuse(connection, frame, oneway, this.#notDelegated(method));
+      this.#refuse(connection, frame, oneway, this.#notDelegated(method), trace);
       return;
     }
     let args: unknown[];
     try {
       args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
     } catch (err) {
-      this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }));
+      this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }), trace);
       return;
     }
     if (this.host.isReady) {
-      this.#call(session, frame, method, args, oneway);
+      this.#call(session, frame, method, args, oneway, trace);
       return;
     }
     this.host.ready.then(
-      () => this.#call(session, frame, method, args, oneway),
-      (err: unknown) => this.#refuse(connection, frame, oneway, err instanceof Error ? err : new Error(String(err))),
+      () => this.#call(session, frame, method, args, oneway, trace),
+      (err: unknown) => this.#refuse(connection, frame, oneway, err instanceof Error ? err : new Error(String(err)), trace),
     );
   }
 
   /** Calls the real client for a follower's invoke and answers it (no closures per call but the callback). */
-  #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean): void {
+  #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean, trace?: ServeTrace): void {
     const started = Date.now();
     session.inFlight++;
-    this.host.callThen(method, args, (err, result) => {
+    const done = (err: Error | null, result?: unknown): void => {
       session.inFlight--;
       const { connection } = session;
       if (err) {
         this.#onError(err);
-        if (oneway || this.#late(frame, started, method, connection)) return;
-        this.#refuse(connection, frame, oneway, err);
+        if (oneway || this.#late(frame, started, method, connection)) {
+          trace?.settle(err, undefined);
+          return;
+        }
+        this.#refuse(connection, frame, oneway, err, trace);
         return;
       }
-      if (oneway || this.#late(frame, started, method, connection)) return;
+      if (oneway || this.#late(frame, started, method, connection)) {
+        trace?.settle(null, result);
+        return;
+      }
       let data: AppBytes;
       try {
         data = encodeForWire(result, this.#opts.transcode);
       } catch (e) {
-        this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }));
+        this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }), trace);
         return;
       }
       connection.respond(frame.id, INVOKE_OK, data);
-    });
+      trace?.settle(null, result);
+    };
+    // Traced: the real call runs inside the trace's start (a tracer's context is active in it).
+    if (trace) trace.run(this.host.callThen, this.host, method, args, done);
+    else this.host.callThen(method, args, done);
   }
 
 
@@ -326,8 +363,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   }
 
   /** A call that fails: answered with the error, or reported here when the follower wants no answer. */
-  #refuse(connection: Connection, frame: Frame, oneway: boolean, err: Error): void {
+  #refuse(connection: Connection, frame: Frame, oneway: boolean, err: Error, trace?: ServeTrace): void {
     this.#traffic.errors++;
+    trace?.refuse(err);
     if (oneway) this.#onError(err);
     else connection.respond(frame.id, INVOKE_FAILED, this.#encodeError(err));
   }
@@ -358,6 +396,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       drop: (s, idle) => {
         logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms); dropping it',
           name, s.connection.peer.pid ?? '?', idle, heartbeatInterval);
+        s.evicted = 'heartbeat';
         s.connection.close(new ProtocolError(`no heartbeat for ${idle}ms`));
       },
     };

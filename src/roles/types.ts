@@ -1,3 +1,5 @@
+import type { InvokeHeaders } from '../protocol/messages.js';
+
 /** A subscription listener as users pass it. */
 export type Listener = (value: any) => void;
 
@@ -60,8 +62,9 @@ export interface Role {
   /**
    * `timeout` overrides responseTimeout for this call (what is left of it after a failover wait).
    * Never throws: every failure is a rejection (the wrapper returns this promise as is).
+   * `headers` (traced calls only): trace context a follower sends with the call; in-process roles ignore it.
    */
-  invoke(method: string, args: unknown[], oneway: boolean, timeout?: number): Promise<unknown>;
+  invoke(method: string, args: unknown[], oneway: boolean, timeout?: number, headers?: InvokeHeaders): Promise<unknown>;
   /** Closes this role (and the real client it owns); idempotent. */
   close(): Promise<void>;
   /** Called once if the role dies without close(): follower lost its leader, server died. */

@@ -87,3 +87,24 @@ class MyAPI extends APIClientBase {
   }
 }
 export const api: ClusterClient | MyAPI = new MyAPI({ port: 1 });
+
+// The wrapper's own events are typed (ClusterClientEvents); any other name takes any listener.
+type IsAny<T> = 0 extends 1 & T ? true : false;
+client.on('role', (role) => {
+  const notAny: IsAny<typeof role> = false;
+  const named: 'leader' | 'follower' | 'single' = role;
+  void notAny;
+  void named;
+});
+client.once('leaderlink:leaderLost', (err) => {
+  const notAny: IsAny<typeof err> = false;
+  const maybe: Error | undefined = err;
+  void notAny;
+  void maybe;
+});
+client.on('error', (err) => {
+  const notAny: IsAny<typeof err> = false;
+  void notAny;
+  void err.message;
+});
+client.on('someRealClientEvent', (a: number, b: string) => void [a, b]);
