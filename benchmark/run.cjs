@@ -19,8 +19,10 @@ const { scaleParams, scaleScenarios } = require('./lib/scale.cjs');
 const { scaleTable, scaleSeries } = require('./lib/scale-report.cjs');
 const { chartSpecs, renderCharts } = require('./lib/charts.cjs');
 
-const COMPARATORS = ['leaderlink', 'baseline', 'cluster-client', 'raw', 'ipc'];
-const LABEL = { leaderlink: 'leaderlink', baseline: 'baseline', 'cluster-client': 'cluster-client', raw: 'raw TCP', ipc: 'IPC' };
+// otel: this leaderlink build with leaderlink/otel on in every process (spans made, then dropped);
+// only when asked for (--comparators ...,otel), like baseline.
+const COMPARATORS = ['leaderlink', 'baseline', 'otel', 'cluster-client', 'raw', 'ipc'];
+const LABEL = { leaderlink: 'leaderlink', baseline: 'baseline', otel: 'll+otel', 'cluster-client': 'cluster-client', raw: 'raw TCP', ipc: 'IPC' };
 const SCENARIOS = ['reqresp', 'fanout', 'failover', 'memory'];
 const SCALE_SCENARIOS = ['scale-followers', 'scale-keys', 'scale-payload'];
 const SCALE_CHART_DIR = path.join(__dirname, '..', 'docs', 'bench');
@@ -45,7 +47,7 @@ function parseArgs(argv) {
   }
   // baseline: another leaderlink build (a folder with entry/ and dist/, e.g. a worktree of an
   // older commit after npm run build), measured in the same repetitions: before/after ratios.
-  a.comparators ??= COMPARATORS.filter((c) => c !== 'baseline' || a.baseline);
+  a.comparators ??= COMPARATORS.filter((c) => (c !== 'baseline' || a.baseline) && c !== 'otel');
   if (a.comparators.includes('baseline') && !a.baseline) throw new Error('the baseline comparator needs --baseline DIR');
   for (const c of a.comparators) if (!COMPARATORS.includes(c)) throw new Error(`unknown comparator ${c}`);
   if (a.scale && !a.only) a.only = SCALE_SCENARIOS.slice();
@@ -207,7 +209,7 @@ async function memory(comp) {
 
 const scale = scaleScenarios(S);
 const RUNNERS = { reqresp, fanout, failover, memory, ...scale.runners };
-const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'baseline', 'cluster-client'], memory: COMPARATORS, ...scale.applies };
+const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'baseline', 'otel', 'cluster-client'], memory: COMPARATORS, ...scale.applies };
 
 // ---------------------------------------------------------------- table
 // [scenario, metric, unit, get(result) -> number, kind: 'val' | 'count', better: 'low' | 'high', source]
@@ -277,8 +279,9 @@ function evaluateTargets(results) {
 }
 
 function printTable(results) {
-  const shown = COMPARATORS.filter((c) => c !== 'baseline' || args.baseline);
-  const others = [['raw', 'll/raw'], ['cluster-client', 'll/cc'], ...(args.baseline ? [['baseline', 'll/base']] : [])];
+  const withOtel = args.comparators.includes('otel');
+  const shown = COMPARATORS.filter((c) => (c !== 'baseline' || args.baseline) && (c !== 'otel' || withOtel));
+  const others = [['raw', 'll/raw'], ['cluster-client', 'll/cc'], ...(args.baseline ? [['baseline', 'll/base']] : []), ...(withOtel ? [['otel', 'll/otel']] : [])];
   const header = ['scenario', 'metric', 'unit', ...shown.map((c) => LABEL[c]), ...others.map(([, h]) => h)];
   const rows = [];
   for (const [sc, metric, unit, get, kind, , src] of ROWS) {
@@ -312,6 +315,8 @@ async function snapshotBuild() {
       fs.cpSync(path.join(root, 'entry'), path.join(dir, 'entry'), { recursive: true });
       const code = fs.readFileSync(path.join(root, 'dist', 'index.cjs'));
       fs.writeFileSync(path.join(dir, 'dist', 'index.cjs'), code);
+      // the OpenTelemetry adapter, for the otel comparator
+      if (fs.existsSync(path.join(root, 'dist', 'otel.cjs'))) fs.copyFileSync(path.join(root, 'dist', 'otel.cjs'), path.join(dir, 'dist', 'otel.cjs'));
       const builtAt = fs.statSync(path.join(root, 'dist', 'index.cjs')).mtime.toISOString();
       const entry = path.join(dir, 'entry', 'index.cjs');
       execFileSync(process.execPath, ['-e', `require(${JSON.stringify(entry)})`], { stdio: 'pipe' });

@@ -34,6 +34,17 @@ const getter: TextMapGetter<Readonly<Record<string, string>>> = {
 
 let installed: (() => void) | undefined;
 
+/** Where a context keeps its span: a property of the context object (cheaper than a WeakMap per call). */
+const kSpan = Symbol('leaderlink.otel.span');
+type WithSpan = { [kSpan]?: Span | undefined };
+const spanOf = (ctx: unknown): Span | undefined => (ctx as WithSpan)[kSpan];
+/** Takes the span off the context: asyncEnd ends it once. */
+function takeSpan(ctx: unknown): Span | undefined {
+  const span = (ctx as WithSpan)[kSpan];
+  (ctx as WithSpan)[kSpan] = undefined;
+  return span;
+}
+
 /**
  * Subscribes to leaderlink's channels and makes spans with the tracer provider. Call it once
  * per process (a second call replaces the first); returns the function that unsubscribes.
@@ -41,7 +52,6 @@ let installed: (() => void) | undefined;
 export function instrument(options: InstrumentOptions = {}): () => void {
   installed?.();
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(TRACER_NAME);
-  const spans = new WeakMap<object, Span>();
   /** CLIENT spans still open, for failover events. */
   const open = new Set<InvokeContext>();
 
@@ -50,7 +60,7 @@ export function instrument(options: InstrumentOptions = {}): () => void {
     'server.address': '127.0.0.1', 'server.port': ctx.port, [ATTR.oneway]: ctx.oneway,
   });
   const fail = (ctx: { error?: unknown }): void => {
-    const span = spans.get(ctx);
+    const span = spanOf(ctx);
     if (!span) return;
     const err = ctx.error instanceof Error ? ctx.error : new Error(String(ctx.error));
     span.recordException(err);
@@ -61,16 +71,15 @@ export function instrument(options: InstrumentOptions = {}): () => void {
     start(message: unknown): void {
       const ctx = message as InvokeContext;
       const span = tracer.startSpan(`${ctx.channel}/${ctx.method}`, { kind: SpanKind.CLIENT, attributes: rpc(ctx) }, context.active());
-      spans.set(ctx, span);
+      (ctx as WithSpan)[kSpan] = span;
       open.add(ctx);
       inject(trace.setSpan(context.active(), span), ctx.headers);
     },
     error: fail,
     asyncEnd(message: unknown): void {
       const ctx = message as InvokeContext;
-      const span = spans.get(ctx);
+      const span = takeSpan(ctx);
       if (!span) return;
-      spans.delete(ctx);
       open.delete(ctx);
       span.setAttributes({ [ATTR.attempt]: ctx.attempt });
       if (ctx.role) span.setAttribute(ATTR.role, ctx.role);
@@ -81,27 +90,27 @@ export function instrument(options: InstrumentOptions = {}): () => void {
   const serve = {
     start(message: unknown): void {
       const ctx = message as ServeContext;
-      const parent = extract(ctx.headers);
-      const attributes = { ...rpc(ctx), [ATTR.role]: ctx.role, [ATTR.leaderPid]: ctx.leaderPid, ...(ctx.followerPid === undefined ? {} : { [ATTR.followerPid]: ctx.followerPid }) };
-      spans.set(ctx, tracer.startSpan(`${ctx.channel}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, parent));
+      const attributes = rpc(ctx);
+      attributes[ATTR.role] = ctx.role;
+      attributes[ATTR.leaderPid] = ctx.leaderPid;
+      if (ctx.followerPid !== undefined) attributes[ATTR.followerPid] = ctx.followerPid;
+      (ctx as WithSpan)[kSpan] = tracer.startSpan(`${ctx.channel}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, extract(ctx.headers));
     },
     error: fail,
     asyncEnd(message: unknown): void {
-      const span = spans.get(message as object);
-      spans.delete(message as object);
-      span?.end();
+      takeSpan(message)?.end();
     },
   };
   const onResend = (message: unknown): void => {
     const ctx = message as InvokeContext;
-    spans.get(ctx)?.addEvent('leaderlink.resend', { [ATTR.attempt]: ctx.attempt });
+    spanOf(ctx)?.addEvent('leaderlink.resend', { [ATTR.attempt]: ctx.attempt });
   };
   const onFailover = (message: unknown): void => {
     const f = message as FailoverContext;
     const attributes: Attributes = { 'leaderlink.duration_ms': f.durationMs };
     if (f.previousLeaderPid !== undefined) attributes['leaderlink.previous_leader_pid'] = f.previousLeaderPid;
     if (f.leaderPid !== undefined) attributes[ATTR.leaderPid] = f.leaderPid;
-    for (const ctx of open) if (ctx.channel === f.channel && ctx.port === f.port) spans.get(ctx)?.addEvent('leaderlink.failover', attributes);
+    for (const ctx of open) if (ctx.channel === f.channel && ctx.port === f.port) spanOf(ctx)?.addEvent('leaderlink.failover', attributes);
   };
 
   const invokeChannel = dc.tracingChannel(CHANNELS.invoke);

@@ -71,6 +71,14 @@ describe('runnable examples', () => {
     for (let id = 1; id <= 4; id++) expect(run.stdout).toMatch(new RegExp(`^\\s+worker ${id} \\(pid \\d+\\)`, 'm'));
   });
 
+  it('otel/trace-tree.cjs: one trace across two processes, the leader\'s SERVER span under the follower\'s CLIENT span', async () => {
+    const run = await runExample('otel/trace-tree.cjs');
+    expectSuccess(run);
+    expect(run.stdout).toMatch(/^└─ GET \/stock\/:sku \[SERVER\] pid \d+/m);
+    expect(run.stdout).toMatch(/^ {3}└─ Inventory\/stock \[CLIENT\] follower pid \d+/m);
+    expect(run.stdout).toMatch(/^ {6}└─ Inventory\/stock \[SERVER\] leader pid \d+/m);
+  });
+
   it('fork.cjs: a parent and 3 child_process.fork children, one upstream connection', async () => {
     const run = await runExample('fork.cjs');
     expectSuccess(run);

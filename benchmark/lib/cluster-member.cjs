@@ -14,7 +14,25 @@ function loadLib(lib) {
   // another build of leaderlink (run.cjs --baseline DIR), for before/after ratios in one run
   if (lib === 'baseline') return require(process.env.LEADERLINK_BENCH_BASELINE_ENTRY);
   if (lib === 'cluster-client') return require('cluster-client');
+  if (lib === 'otel') return withOtel(loadLib('leaderlink'));
   throw new Error(`unknown lib ${lib}`);
+}
+
+/**
+ * This leaderlink build with leaderlink/otel on: the real OpenTelemetry SDK makes and ends every
+ * span (always sampled) and batches them as in production (BatchSpanProcessor); the exporter
+ * drops the batches, so what is measured is tracing, not an export pipeline.
+ */
+function withOtel(cluster) {
+  const { context } = require('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+  const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  const entry = process.env.LEADERLINK_BENCH_ENTRY || path.join(__dirname, '..', '..', 'entry', 'index.cjs');
+  const { instrument } = require(path.join(path.dirname(entry), 'otel.cjs'));
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const dropAll = { export: (spans, done) => done({ code: 0 }), shutdown: () => Promise.resolve() };
+  instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropAll)] }) });
+  return cluster;
 }
 
 async function initMember(opts) {

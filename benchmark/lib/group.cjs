@@ -29,8 +29,8 @@ async function inBatches(n, size, fn) {
 }
 
 // Comparators whose processes are cluster members (roles/leader.cjs, roles/follower.cjs):
-// leaderlink, another leaderlink build (--baseline) and cluster-client.
-const MEMBER_LIBS = new Set(['leaderlink', 'baseline', 'cluster-client']);
+// leaderlink, another leaderlink build (--baseline), leaderlink with its OpenTelemetry adapter on, and cluster-client.
+const MEMBER_LIBS = new Set(['leaderlink', 'baseline', 'otel', 'cluster-client']);
 
 // Profiled comparators: leaderlink (DIR/leader, DIR/follower) and raw TCP (DIR/raw-server,
 // DIR/raw-client), so the floor's profile can be read next to leaderlink's.
