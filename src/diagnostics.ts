@@ -133,9 +133,9 @@ export interface FollowerContext extends ChannelContext {
 // Node 18.19's TracingChannel has no hasSubscribers (added in 20.13 / 22.0): ask its five channels.
 const nativeHas = 'hasSubscribers' in Object.getPrototypeOf(dc.tracingChannel('leaderlink:probe'));
 
-/** True when anybody listens on any event of the tracing channel. */
-export function active(tc: dc.TracingChannel<unknown, object>): boolean {
-  if (nativeHas) return tc.hasSubscribers;
+/** True when anybody listens on any event of the tracing channel (`native`: for tests of the Node 18.19 path). */
+export function active(tc: dc.TracingChannel<unknown, object>, native = nativeHas): boolean {
+  if (native) return tc.hasSubscribers;
   return tc.start.hasSubscribers || tc.end.hasSubscribers || tc.asyncStart.hasSubscribers || tc.asyncEnd.hasSubscribers || tc.error.hasSubscribers;
 }
 

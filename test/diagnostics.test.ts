@@ -1,5 +1,6 @@
 import dc from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
+import { active } from '../src/diagnostics.js';
 import { CHANNELS, cluster, type InvokeContext, type ServeContext } from '../src/index.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { TestClient } from './helpers/test-client.js';
@@ -124,6 +125,21 @@ describe('tracing channels', () => {
     expect(pubs.map((s) => s.event)).toEqual(['start', 'end']);
     expect(pubs[0]!.ctx).toMatchObject({ channel: 'Diag', port: h.port, action: 'publish', role: 'follower' });
     expect(subs[0]!.ctx.key).toBe(follower.clusterOptions.formatKey({ dataId: 'a' }));
+  });
+});
+
+describe('has subscribers', () => {
+  it("without TracingChannel's own hasSubscribers (Node 18.19), any of its five channels counts", () => {
+    const tc = dc.tracingChannel('leaderlink:test.active');
+    expect(active(tc, false)).toBe(false);
+    for (const event of EVENTS) {
+      const fn = (): void => undefined;
+      tc[event].subscribe(fn);
+      expect(active(tc, false), event).toBe(true);
+      expect(active(tc), event).toBe(true);
+      tc[event].unsubscribe(fn);
+      expect(active(tc, false), event).toBe(false);
+    }
   });
 });
 
