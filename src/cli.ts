@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { Credentials, type SecretSource } from './auth/credentials.js';
 import { FollowerHandshake } from './auth/handshake.js';
+import { unprovenRefusal } from './auth/peer-text.js';
 import { awaitHello } from './election.js';
 import { defaultLogger } from './logger.js';
 import { DEFAULT_PORT } from './options.js';
@@ -79,10 +80,7 @@ export async function fetchStatus(port: number, credentials: SecretSource, timeo
     const res = await conn.request(handshake.request, null, timeout);
     const answer = expectMessage(res.conn, MSG.statusRes);
     if (answer instanceof InvalidMessage) throw new Error(`the leader gave a bad status answer: ${answer.reason}`);
-    if (!answer.success) {
-      const e = answer.error as { message?: string } | undefined;
-      throw new Error(e?.message ?? 'the leader refused the status request');
-    }
+    if (!answer.success) throw unprovenRefusal(answer.error, { prefix: '[leaderlink status]', port });
     if (!handshake.leaderProved(answer.leaderProof)) {
       throw new Error(`the process on 127.0.0.1:${port} could not prove it knows the secret`);
     }

@@ -111,6 +111,9 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
     if (options !== undefined && (options === null || typeof options !== 'object' || (options.idempotent !== undefined && typeof options.idempotent !== 'boolean'))) {
       throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}, options): options must be { idempotent?: boolean }`);
     }
+    if (isWrapperMember(from) && !(from === 'close' && target === 'close')) {
+      throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}): ${from} is a member of the leaderlink client itself (${describeMember(from)}); delegating it would replace the wrapper's own. Delegate a method of another name`);
+    }
     if (options?.idempotent && target !== 'invoke') {
       throw new InvalidOptionError(`delegate(${JSON.stringify(from)}, ${JSON.stringify(target)}, { idempotent: true }): only invoke methods can be idempotent`);
     }
@@ -141,6 +144,26 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
   }
 }
 
+/** Instance fields the wrapper gets from sdk-base and EventEmitter (its methods are on the prototype chain). */
+const WRAPPER_FIELDS: ReadonlySet<string> = new Set(['options', '_events', '_eventsCount', '_maxListeners']);
+
+/**
+ * True for a name the wrapper itself defines: any method or getter of ClusterClient and its bases
+ * (ready, close, await, awaitFirst, on, once, emit, isClusterClientLeader, role, stats, ...,
+ * Object's own too) or an instance field. Delegating it would install a proxy over it: the
+ * wrapper's own code (reporting a failed start calls ready(err)) would then call the leader.
+ */
+function isWrapperMember(name: string): boolean {
+  return name in ClusterClient.prototype || WRAPPER_FIELDS.has(name);
+}
+
+function describeMember(name: string): string {
+  for (let o: object | null = ClusterClient.prototype; o; o = Object.getPrototypeOf(o) as object | null) {
+    if (Object.prototype.hasOwnProperty.call(o, name)) return `defined by ${(o as { constructor: { name: string } }).constructor.name}`;
+  }
+  return 'an instance field';
+}
+
 function defaultName(DataClient: DataClientClass): string {
   const name = (DataClient.prototype as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof name === 'string' && name.length > 0 ? name : 'DataClient';
@@ -158,7 +181,8 @@ function autoGenerate(DataClient: DataClientClass, descriptors: Map<string, Desc
     if (!taken.has(name) && typeof proto[name] === 'function') descriptors.set(name, { type: 'delegate', to: name });
   }
   for (const key of Reflect.ownKeys(proto)) {
-    if (typeof key !== 'string' || key.startsWith('_') || descriptors.has(key)) continue;
+    // A member of the wrapper itself (say the data client's own `async ready()`) stays the wrapper's.
+    if (typeof key !== 'string' || key.startsWith('_') || descriptors.has(key) || isWrapperMember(key)) continue;
     const value = Reflect.getOwnPropertyDescriptor(proto, key)?.value;
     if (isAsyncFunction(value) || isGeneratorFunction(value)) descriptors.set(key, { type: 'delegate', to: 'invoke' });
   }

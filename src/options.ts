@@ -196,6 +196,8 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
     message: (name, v) => `option ${name} must be an integer number of bytes >= 1024, got ${describe(v)}`,
   },
   secret: {
+    // Read here (not only by the secret chain) so that a short LEADERLINK_SECRET fails like a short option.
+    env: { variable: 'LEADERLINK_SECRET', parse: (raw) => raw },
     nullIsAValue: true,
     valid: (v) => v === undefined || ((typeof v === 'string' || Buffer.isBuffer(v)) && Buffer.byteLength(v) >= 16),
     message: (name) => `option ${name} must be a string or Buffer of at least 16 bytes`,

@@ -37,7 +37,7 @@ describe('authentication', () => {
     const err = await follower.ready().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthenticationError);
     expect(err).toMatchObject({ code: 'LEADERLINK_AUTH' });
-    expect((err as Error).message).toMatch(/does not share the leader's secret/);
+    expect((err as Error).message).toMatch(/refused this process's proof: it does not share this process's secret/);
     expect(warnings.some((w) => /failed authentication/.test(w))).toBe(true);
     expect(stats.echoCalls).toBe(0);
   });

@@ -90,7 +90,16 @@ describe('options table', () => {
 
   it('lists exactly these env variables', () => {
     const withEnv = fields.filter((f) => RULES[f].env).map((f) => [f, RULES[f].env!.variable]);
-    expect(withEnv).toStrictEqual(envRows.map(([f, v]) => [f, v]));
+    expect(withEnv).toStrictEqual([envRows[0], ['secret', 'LEADERLINK_SECRET'], envRows[1], envRows[2]].map(([f, v]) => [f, v]));
+  });
+
+  it('env LEADERLINK_SECRET is checked by the secret row: under 16 bytes fails like the option (issue 15)', () => {
+    expect(rejection({}, { LEADERLINK_SECRET: 'hunter2' })).toBe('option secret must be a string or Buffer of at least 16 bytes');
+    expect(rejection({ secret: 'hunter2' })).toBe('option secret must be a string or Buffer of at least 16 bytes');
+    expect(resolveOptions('A', undefined, { LEADERLINK_SECRET: 'h'.repeat(16) }).credentials.secret).toStrictEqual(Buffer.from('h'.repeat(16)));
+    // The option wins; an empty env is "not set".
+    expect(resolveOptions('A', { secret: 's'.repeat(16) }, { LEADERLINK_SECRET: 'hunter2' }).secret).toBe('s'.repeat(16));
+    expect(resolveOptions('A', undefined, { LEADERLINK_SECRET: '' }).secret).toBeUndefined();
   });
 
   it.each(envRows)('%s: env %s is read when the option is not given, and checked by the same row', (field, variable, raw, value) => {

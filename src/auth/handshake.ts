@@ -34,7 +34,9 @@ export function proofOf(secret: Buffer, side: Side, nonce: string, clientNonce: 
 
 /** Constant-time comparison of a received proof with the expected one. */
 export function proofMatches(expected: string, received: unknown): boolean {
-  if (typeof received !== 'string' || received.length !== expected.length) return false;
+  // Checked as 64 hex digits first: a string of the right length but other characters (say
+  // non-ASCII) has another byte length, and timingSafeEqual would throw RangeError.
+  if (!isNonce(received)) return false;
   return timingSafeEqual(Buffer.from(expected, 'utf8'), Buffer.from(received, 'utf8'));
 }
 

@@ -1,4 +1,5 @@
 import { FollowerHandshake } from '../auth/handshake.js';
+import { excerpt, unprovenRefusal } from '../auth/peer-text.js';
 import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
@@ -107,7 +108,10 @@ export class Follower implements Role {
     const answer = expectMessage(res.conn, MSG.registerChannelRes);
     if (answer instanceof InvalidMessage || !answer.success) {
       this.#conn.close();
-      throw answer instanceof InvalidMessage ? new ProtocolError(`[leaderlink:${name}] bad registration answer from the leader: ${answer.reason}`) : deserializeError(answer.error);
+      if (answer instanceof InvalidMessage) throw new ProtocolError(`[leaderlink:${name}] bad registration answer from the leader: ${excerpt(answer.reason)}`);
+      // A leader that proves itself in its refusal (its real client failed) is believed; any
+      // other refusal is reported in our own words (a squatter may write anything).
+      throw handshake.leaderProved(answer.leaderProof) ? deserializeError(answer.error) : unprovenRefusal(answer.error, { prefix: `[leaderlink:${name}]`, port: this.#opts.port });
     }
     // The leader proves it knows the secret too: a process that merely holds the port does not.
     if (!handshake.leaderProved(answer.leaderProof)) {

@@ -193,7 +193,8 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         }
       },
       (err: unknown) => {
-        connection.respond(register.id, { type: MSG.registerChannelRes, success: false, error: serializeError(err) });
+        // With the proof: the follower believes a refusal only from a leader that proves itself.
+        connection.respond(register.id, { type: MSG.registerChannelRes, success: false, leaderProof, error: serializeError(err) });
         connection.close(undefined, true);
       },
     );

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { SecretSource } from '../auth/credentials.js';
 import { LeaderHandshake } from '../auth/handshake.js';
+import { excerpt } from '../auth/peer-text.js';
 import { AuthenticationError, ChannelNotFoundError, ProtocolError, serializeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
@@ -297,11 +298,13 @@ export class PortServer {
     // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
     // leaderlink follower probing for one because this leader was slow to say hello.
     const why = verdict.missing ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)' : 'failed authentication';
-    this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %j; closing it',
-      this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, channel);
+    // The channel name is the peer's, unproven: quoted short (a 5 MB name must not flood the log).
+    this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %s; closing it',
+      this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, excerpt(channel));
     const err = new AuthenticationError(`[leaderlink] the leader on port ${this.port} rejected this process: it does not share the leader's secret (processes of different users need the same \`secret\` option or LEADERLINK_SECRET)`);
     const answer = first.type === MSG.status ? MSG.statusRes : MSG.registerChannelRes;
-    connection.respond(frame.id, { type: answer, success: false, error: serializeError(err) });
+    // To a peer that has not proven itself: a code and a short message, never our stack (install paths).
+    connection.respond(frame.id, { type: answer, success: false, error: { name: err.name, code: err.code, message: err.message } });
     connection.close(err, true);
     return undefined;
   }
@@ -342,7 +345,7 @@ export class PortServer {
         set.delete(entry);
         if (set.size === 0 && this.#parked.get(channelName) === set) this.#parked.delete(channelName);
         const err = new ChannelNotFoundError(`[leaderlink] the leader on port ${this.port} (pid ${process.pid}) has no client named "${channelName}" after ${wait}ms; only: ${this.channelNames.join(', ') || 'none'}`);
-        connection.respond(frame.id, { type: MSG.registerChannelRes, success: false, error: serializeError(err) });
+        connection.respond(frame.id, { type: MSG.registerChannelRes, success: false, leaderProof, error: serializeError(err) });
         connection.close(err, true);
       }, wait),
     };
