@@ -57,7 +57,8 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
     const remaining = wait - (Date.now() - started);
     const socket = await connect(port, Math.max(1, Math.min(opts.connectTimeout, remaining)), signal);
     if (socket) {
-      const connection = new Connection({ socket, maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, label: `follower:${name}` });
+      // preAuth: until the leader proves it knows the secret, a port holder gets no big frame in.
+      const connection = new Connection({ socket, maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, label: `follower:${name}`, preAuth: true });
       const hello = await awaitHello(connection, Math.max(1, Math.min(opts.connectTimeout, wait - (Date.now() - started))), port, name, signal);
       if (signal.aborted) {
         connection.close();

@@ -47,6 +47,8 @@ function u32(buf: Uint8Array, o: number): number {
 
 export class FrameDecoder {
   readonly #maxFrameSize: number;
+  /** A lower limit while the peer is unauthenticated (see cap); the stricter one applies. */
+  #cap = Infinity;
   /** Chunks (or chunk tails) holding the start of an incomplete frame. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -70,6 +72,19 @@ export class FrameDecoder {
       throw new ProtocolError(`maxFrameSize must be a number of bytes >= ${HEADER_SIZE + 2}, got ${String(max)}`);
     }
     this.#maxFrameSize = max;
+  }
+
+  /**
+   * Caps frames at `bytes` until lift(): a peer that has not authenticated needs only a
+   * handshake-sized frame, and must not make us buffer up to maxFrameSize for it. Checked at the
+   * header like maxFrameSize, before any of the body is held.
+   */
+  cap(bytes: number): void {
+    this.#cap = bytes;
+  }
+
+  lift(): void {
+    this.#cap = Infinity;
   }
 
   /** Bytes held waiting for the rest of a frame. */
@@ -212,6 +227,7 @@ export class FrameDecoder {
     if (connLen < 2) this.#fail(`connection object length ${connLen} is too short (at least 2 bytes of JSON)`);
     const total = HEADER_SIZE + connLen + appLen;
     if (total > this.#maxFrameSize) this.#fail(`frame of ${total} bytes exceeds maxFrameSize ${this.#maxFrameSize}`);
+    if (total > this.#cap) this.#fail(`frame of ${total} bytes exceeds the ${this.#cap}-byte limit before authentication`);
     this.#isResponse = kind === 1;
     this.#id = hi * TWO_32 + u32(buf, o + 8);
     this.#timeout = u32(buf, o + 12);

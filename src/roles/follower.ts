@@ -118,6 +118,7 @@ export class Follower implements Role {
       this.#conn.close();
       throw new AuthenticationError(`[leaderlink:${name}] the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`);
     }
+    this.#conn.authenticated();
     if (answer.leaderPid !== undefined) this.#leaderPid = answer.leaderPid;
     debug('%s: registered with leader pid %s', name, this.#leaderPid);
     this.#startHeartbeat();

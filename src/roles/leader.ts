@@ -114,6 +114,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     return {
       subscriptions: this.subscriptionStats(),
       followers: [...this.#sessions].map((s) => ({ pid: s.connection.peer.pid, connectedSince: s.connection.peer.since, inFlight: s.inFlight })),
+      unauthenticated: this.#slot.unauthenticated,
       traffic: this.traffic(),
     };
   }

@@ -35,6 +35,8 @@ export interface RoleStats {
   subscriptions: Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }>;
   /** Leader: the registered followers. */
   followers?: Array<{ pid: number | undefined; connectedSince: number; inFlight: number }>;
+  /** Leader: connections to its port that have not authenticated (open now, evicted past the cap, refused). */
+  unauthenticated?: { open: number; evicted: number; refused: number };
   /** Follower: the leader's pid and the calls waiting for it. */
   leaderPid?: number | undefined;
   inFlight?: number;

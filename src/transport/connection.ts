@@ -21,7 +21,15 @@ export interface ConnectionOptions {
   logger: Logger;
   /** Who this connection belongs to, for log lines: e.g. "leader:MyClient" or "follower:MyClient". */
   label: string;
+  /**
+   * The peer is not authenticated yet: its frames are capped at PRE_AUTH_MAX_FRAME until
+   * authenticated() is called (a handshake needs no more; see docs/SECURITY.md).
+   */
+  preAuth?: boolean;
 }
+
+/** Largest frame a peer may send before it has authenticated: a hello, a registration, a refusal. */
+export const PRE_AUTH_MAX_FRAME = 4096;
 
 /** Turns the response frame into what the call resolves with (throwing rejects the call). */
 export type Answer<T> = (frame: Frame) => T;
@@ -81,6 +89,7 @@ export class Connection extends EventEmitter {
     this.#logger = opts.logger;
     this.#label = opts.label;
     this.#decoder = new FrameDecoder({ maxFrameSize: opts.maxFrameSize });
+    if (opts.preAuth) this.#decoder.cap(PRE_AUTH_MAX_FRAME);
     this.#maxQueued = opts.maxQueuedBytes;
     this.socket.setNoDelay(true);
     this.socket.on('data', this.#onData);
@@ -92,6 +101,11 @@ export class Connection extends EventEmitter {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The peer proved it knows the secret: frames up to maxFrameSize from now on. */
+  authenticated(): void {
+    this.#decoder.lift();
   }
 
   /** Calls waiting for a response. */

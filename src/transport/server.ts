@@ -55,6 +55,22 @@ export interface PortServerOptions {
 const PROBE_TIMEOUT_MS = 1000;
 // A connection that has not registered within this time is closed (it is not a follower).
 const REGISTER_DEADLINE_MS = 10_000;
+/**
+ * Connections that have not finished the handshake, at most (per port). Past it the oldest is
+ * closed: a flood of idle connections then cannot keep a real follower out (it finishes its
+ * handshake in about a round trip), and each one holds at most PRE_AUTH_MAX_FRAME meanwhile.
+ */
+export const MAX_UNAUTHENTICATED = 64;
+
+/** What a port server counts about connections that never authenticated (client.stats().unauthenticated). */
+export interface UnauthenticatedStats {
+  /** Open now, handshake not finished. */
+  open: number;
+  /** Closed because MAX_UNAUTHENTICATED newer ones arrived. */
+  evicted: number;
+  /** Closed by a protocol error before authenticating (e.g. a first frame over the limit). */
+  refused: number;
+}
 
 /**
  * The loopback TCP server of the leader process. One per port per process, shared by every
@@ -73,7 +89,10 @@ export class PortServer {
   readonly #opts: PortServerOptions;
   readonly #channels = new Map<string, ChannelSlot>();
   readonly #parked = new Map<string, Set<{ connection: Connection; frame: Frame; leaderProof: string; timer: NodeJS.Timeout }>>();
+  /** Connections that have not authenticated yet, oldest first. */
   readonly #unregistered = new Set<Connection>();
+  #evicted = 0;
+  #refused = 0;
   #closing: Promise<void> | undefined;
   readonly #routed = new Gate();
   /** Set while #confirmRouted waits for the first connection. */
@@ -239,9 +258,21 @@ export class PortServer {
     return this.#closing;
   }
 
+  /** Counters about connections that never authenticated (see UnauthenticatedStats). */
+  get unauthenticated(): UnauthenticatedStats {
+    return { open: this.#unregistered.size, evicted: this.#evicted, refused: this.#refused };
+  }
+
   #onSocket(socket: net.Socket): void {
     this.#onFirstConnection?.();
-    const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}` });
+    if (this.#unregistered.size >= MAX_UNAUTHENTICATED) {
+      const oldest = this.#unregistered.values().next().value as Connection;
+      this.#unregistered.delete(oldest);
+      this.#evicted++;
+      debug('port %d: %d connections without a handshake; closing the oldest', this.port, MAX_UNAUTHENTICATED);
+      oldest.close(new ProtocolError(`evicted: more than ${MAX_UNAUTHENTICATED} connections without a handshake`));
+    }
+    const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}`, preAuth: true });
     this.#unregistered.add(connection);
     // First move of the handshake: a fresh nonce the peer must bind its proof to.
     const handshake = new LeaderHandshake(this.#opts.credentials);
@@ -259,9 +290,9 @@ export class PortServer {
       this.#route(connection, frame, handshake);
     };
     connection.on('request', onRequest);
-    connection.once('close', () => {
+    connection.once('close', (err?: Error) => {
       clearTimeout(deadline);
-      this.#unregistered.delete(connection);
+      if (this.#unregistered.delete(connection) && err instanceof ProtocolError) this.#refused++;
     });
   }
 
@@ -292,7 +323,10 @@ export class PortServer {
   #authenticate(connection: Connection, frame: Frame, first: RegisterChannel | Status, handshake: LeaderHandshake): string | undefined {
     if (first.pid !== undefined) connection.peer.pid = first.pid;
     const verdict = handshake.verify(first);
-    if (verdict.ok) return verdict.leaderProof;
+    if (verdict.ok) {
+      connection.authenticated();
+      return verdict.leaderProof;
+    }
     const s = connection.socket;
     const channel = first.type === MSG.registerChannel ? first.channelName : '';
     // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
@@ -408,6 +442,11 @@ export class ChannelSlot {
     if (this.#released) return;
     this.#released = true;
     this.#lost?.(err);
+  }
+
+  /** See PortServer.unauthenticated. */
+  get unauthenticated(): UnauthenticatedStats {
+    return this.#server.unauthenticated;
   }
 
   /** Lets the process exit although the port is held, when this is the only channel on it. */
