@@ -39,6 +39,7 @@ import {
   deepJson, encodeArgs, frame, header, hostileApp, hostileJson, invalidJson, packRaw, randomValue, rawFrame, Rng,
 } from './helpers/fuzz-gen.js';
 import { Peer, register as registerPeer, registerConn } from './helpers/raw-peer.js';
+import { PRE_AUTH_MAX_FRAME } from '../src/transport/connection.js';
 import { recordingLogger } from './helpers/recording-logger.js';
 import { stats as testClientStats, TestClient } from './helpers/test-client.js';
 import { waitFor } from './helpers/wait.js';
@@ -287,10 +288,11 @@ async function preAuthCase(ctx: Ctx, seed: number, kind: PreAuthKind): Promise<v
         return;
       }
       case 'lying-length-long': {
-        // Announces more than is sent (within maxFrameSize): undecidable, so we drop it.
+        // Announces more than is sent (within the limit before authentication, PRE_AUTH_MAX_FRAME;
+        // past it the header alone is refused): undecidable, so we drop it.
         const f = register(ctx, nonce);
         const which = rng.int(0, 1);
-        f.writeUInt32BE(f.readUInt32BE(16 + which * 4) + rng.int(1, MAX_FRAME - f.length), 16 + which * 4);
+        f.writeUInt32BE(f.readUInt32BE(16 + which * 4) + rng.int(1, PRE_AUTH_MAX_FRAME - f.length), 16 + which * 4);
         peer.write(f);
         ctx.tally.count(category, 1);
         await new Promise((r) => setTimeout(r, rng.int(0, 20)));

@@ -43,7 +43,7 @@ describe('a leader that has not proven itself', () => {
   });
 
   it('its refusal text is never shown as ours: our words, the right class, a short sanitized excerpt', async () => {
-    const message = `${LURE}\u001b[2J\n${'x'.repeat(5000)}`;
+    const message = `${LURE}\u001b[2J\n${'x'.repeat(3000)}`; // under the 4 KiB cap on unauthenticated frames
     const err = await followerOf(() => ({ type: 'register_channel_res', success: false, error: { name: 'AuthenticationError', code: 'LEADERLINK_AUTH', message, stack: 'at /home/evil' } }));
     expect(err).toBeInstanceOf(AuthenticationError);
     const text = (err as Error).message;
