@@ -76,7 +76,7 @@ export async function fetchStatus(port: number, credentials: SecretSource, timeo
   try {
     const hello = await awaitHello(conn, timeout, port, 'status');
     if (!hello) throw new Error(`the process on 127.0.0.1:${port} closed the connection without a leaderlink hello`);
-    const handshake = FollowerHandshake.status(credentials, hello);
+    const handshake = FollowerHandshake.status(credentials, hello, port);
     const res = await conn.request(handshake.request, null, timeout);
     const answer = expectMessage(res.conn, MSG.statusRes);
     if (answer instanceof InvalidMessage) throw new Error(`the leader gave a bad status answer: ${answer.reason}`);

@@ -37,10 +37,10 @@ export type Hello = { type: typeof MSG.hello; nonce: string; version?: number; p
  * Follower -> leader, first frame. `clientNonce` and `proof` are left unchecked here: the
  * handshake verifies them (and tells "no handshake at all" from "a wrong one").
  */
-export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; clientNonce?: unknown; proof?: unknown };
+export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
 export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown };
 /** `leaderlink status`: authenticated like a registration, for the channel ''. */
-export type Status = { type: typeof MSG.status; pid?: number; clientNonce?: unknown; proof?: unknown };
+export type Status = { type: typeof MSG.status; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
 export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderProof?: unknown; status?: unknown; error?: unknown };
 /**
  * `headers`: optional trace context (W3C `traceparent`, `tracestate`) a follower's tracing

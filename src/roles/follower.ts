@@ -21,6 +21,15 @@ const HEARTBEAT = PreparedConn.of({ type: MSG.heartbeat });
 const MAX_CACHED_METHODS = 128;
 const MAX_CACHED_ARGS = 8;
 
+/** Ports whose leader of the previous release this process was told about (one warning each). */
+const legacyWarned = new Set<number>();
+
+function warnLegacyLeaderOnce(opts: ResolvedOptions): void {
+  if (legacyWarned.has(opts.port)) return;
+  legacyWarned.add(opts.port);
+  opts.logger.warn('[leaderlink:%s] the leader on port %d runs the previous leaderlink release (handshake 1): served, but the proofs are not bound to the port until it is upgraded (see docs/SECURITY.md)', opts.name, opts.port);
+}
+
 /** Per key: the subscribeTimeout timer, until the first value. */
 type KeyState = KeyEntry<Listener, unknown, { timer: NodeJS.Timeout | undefined }>;
 
@@ -94,7 +103,7 @@ export class Follower implements Role {
     // waiting for its real client to be ready, or for its process to create this channel: as
     // long as a follower waits for a leader at all (maxWaitTime), like cluster-client's retries.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, name);
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name);
     let res: Frame;
     try {
       res = await this.#conn.request(handshake.request, null, wait);
@@ -119,6 +128,7 @@ export class Follower implements Role {
       throw new AuthenticationError(`[leaderlink:${name}] the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`);
     }
     this.#conn.authenticated();
+    if (handshake.legacy) warnLegacyLeaderOnce(this.#opts);
     if (answer.leaderPid !== undefined) this.#leaderPid = answer.leaderPid;
     debug('%s: registered with leader pid %s', name, this.#leaderPid);
     this.#startHeartbeat();

@@ -93,6 +93,7 @@ export class PortServer {
   readonly #unregistered = new Set<Connection>();
   #evicted = 0;
   #refused = 0;
+  #legacyWarned = false;
   #closing: Promise<void> | undefined;
   readonly #routed = new Gate();
   /** Set while #confirmRouted waits for the first connection. */
@@ -275,7 +276,7 @@ export class PortServer {
     const connection = new Connection({ socket, maxFrameSize: this.#opts.maxFrameSize, maxQueuedBytes: this.#opts.maxQueuedBytes, logger: this.#opts.logger, label: `server:${this.port}`, preAuth: true });
     this.#unregistered.add(connection);
     // First move of the handshake: a fresh nonce the peer must bind its proof to.
-    const handshake = new LeaderHandshake(this.#opts.credentials);
+    const handshake = new LeaderHandshake(this.#opts.credentials, this.port);
     connection.notify(handshake.hello(this.id));
     const deadline = setTimeout(() => {
       this.#opts.logger.warn('[leaderlink] port %d: connection from %s:%s sent no register_channel within %dms, closing it',
@@ -325,13 +326,19 @@ export class PortServer {
     const verdict = handshake.verify(first);
     if (verdict.ok) {
       connection.authenticated();
+      if (verdict.legacy && !this.#legacyWarned) {
+        this.#legacyWarned = true;
+        this.#opts.logger.warn('[leaderlink] port %d: a process of the previous leaderlink release (handshake 1, pid %s) joined; it is served, but its proofs are not bound to the port until it is upgraded (see docs/SECURITY.md)',
+          this.port, connection.peer.pid ?? '?');
+      }
       return verdict.leaderProof;
     }
     const s = connection.socket;
     const channel = first.type === MSG.registerChannel ? first.channelName : '';
     // No handshake at all: a cluster-client 3.x follower (an app not yet migrated), or a
     // leaderlink follower probing for one because this leader was slow to say hello.
-    const why = verdict.missing ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)' : 'failed authentication';
+    const why = verdict.missing ? 'sent no leaderlink handshake (a cluster-client 3.x follower?)'
+      : verdict.downgraded ? 'answered a hello stripped of its version (a relay forcing the previous handshake?)' : 'failed authentication';
     // The channel name is the peer's, unproven: quoted short (a 5 MB name must not flood the log).
     this.#opts.logger.warn('[leaderlink] port %d: peer %s:%s (pid %s) %s for channel %s; closing it',
       this.port, s.remoteAddress, s.remotePort, connection.peer.pid ?? '?', why, excerpt(channel));

@@ -20,7 +20,7 @@ export function asNobodyIfRoot(): { uid?: number; gid?: number } {
   return canRunAsNobody() ? { uid: NOBODY, gid: NOBODY } : {};
 }
 
-export interface PeerOutput { ok: boolean; uid: number; code?: string; message?: string; r?: string; leader?: boolean }
+export interface PeerOutput { ok: boolean; uid: number; code?: string; name?: string; message?: string; r?: string; leader?: boolean }
 
 /** A running fixtures/auth-peer.cjs: its first stdout JSON line, and all it wrote to stderr. */
 export interface Peer {
@@ -33,11 +33,11 @@ export interface Peer {
 }
 
 /**
- * Starts fixtures/auth-peer.cjs as `role` on `port` with exactly `env` (plus PATH), as the user
- * in `ids`. Every wait is bounded by `timeout`.
+ * Starts fixtures/auth-peer.cjs (or `script`, which prints the same JSON lines) as `role` on
+ * `port` with exactly `env` (plus PATH), as the user in `ids`. Every wait is bounded by `timeout`.
  */
-export function startPeer(role: 'leader' | 'follower', port: number, env: NodeJS.ProcessEnv, ids: { uid?: number; gid?: number }, timeout = 20_000): Peer {
-  const child = spawn(process.execPath, [AUTH_PEER, String(port), role], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...ids });
+export function startPeer(role: 'leader' | 'follower', port: number, env: NodeJS.ProcessEnv, ids: { uid?: number; gid?: number }, timeout = 20_000, script: { fixture: string; args: string[] } = { fixture: AUTH_PEER, args: [] }): Peer {
+  const child = spawn(process.execPath, [script.fixture, String(port), role, ...script.args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'], ...ids });
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err += d; });

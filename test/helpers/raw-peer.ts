@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import net from 'node:net';
-import { newNonce, proofOf } from '../../src/auth/handshake.js';
+import { newNonce, portProofOf, proofOf } from '../../src/auth/handshake.js';
 import { resolveSecret } from '../../src/auth/secret.js';
 import { FrameDecoder } from '../../src/protocol/decoder.js';
 import { DEFAULT_MAX_FRAME_SIZE, encodeFrame, type ConnObject, type Frame, type FrameInput } from '../../src/protocol/frame.js';
@@ -145,17 +145,22 @@ export const defaultSecret = (): Buffer => resolveSecret(undefined, undefined);
 
 /**
  * The connection object of the register_channel a follower knowing `secret` sends after the
- * hello carrying `nonce`; `extra` fields go before the nonce and proof.
+ * hello carrying `nonce`; `extra` fields go before the nonce and proof. With `port` (the port it
+ * dialled) the proof is this release's (handshake 2), without it the previous release's.
  */
-export function registerConn(nonce: string, channelName: string, secret: Buffer = defaultSecret(), extra: Record<string, unknown> = {}): ConnObject {
+export function registerConn(nonce: string, channelName: string, secret: Buffer = defaultSecret(), extra: Record<string, unknown> = {}, port?: number): ConnObject {
   const clientNonce = newNonce();
-  const proof = proofOf(secret, 'follower', nonce, clientNonce, 'register_channel', channelName);
-  return { type: 'register_channel', channelName, ...extra, clientNonce, proof };
+  if (port === undefined) {
+    const proof = proofOf(secret, 'follower', nonce, clientNonce, 'register_channel', channelName);
+    return { type: 'register_channel', channelName, ...extra, clientNonce, proof };
+  }
+  const proof = portProofOf(secret, 'follower', port, nonce, clientNonce, 'register_channel', channelName);
+  return { type: 'register_channel', channelName, ...extra, handshake: 2, clientNonce, proof };
 }
 
-/** The register_channel frame a legitimate follower sends on this peer's connection. */
+/** The register_channel frame a legitimate follower (of this release) sends on this peer's connection. */
 export function registerFrame(peer: Peer, channelName: string, secret = defaultSecret(), timeout = 5000): FrameInput {
-  return { isResponse: false, id: 1, timeout, conn: registerConn(peer.nonce, channelName, secret) };
+  return { isResponse: false, id: 1, timeout, conn: registerConn(peer.nonce, channelName, secret, {}, peer.socket.remotePort) };
 }
 
 /** Does the real handshake and waits for a successful registration. */
