@@ -80,6 +80,13 @@ export interface ServeContext extends ChannelContext {
   readonly followerPid: number | undefined;
   /** The follower's headers, validated (empty when it sent none or they broke the bounds). */
   readonly headers: Readonly<InvokeHeaders>;
+  /**
+   * A `start` subscriber may set it: the real client's method is then called as `within(run)`,
+   * so what the method does runs in the tracer's context (OpenTelemetry: `context.with`) and
+   * the spans of the leader's upstream calls are children of the serving span. It must call
+   * `run` once, synchronously.
+   */
+  within?: (run: () => void) => void;
   error?: unknown;
   result?: unknown;
 }
@@ -155,6 +162,13 @@ export const followerEvictedChannel = dc.channel(CHANNELS.followerEvicted);
  * `start` around the real call (its stores bound, so a tracer's context is active inside the
  * real client), `end` after it returned, and `settle` once: `error`?, `asyncStart`, `asyncEnd`.
  */
+/** The real call, inside what a `start` subscriber set as `ctx.within` (after `start` was published). */
+function callWithin<A extends unknown[]>(this: ServeContext, fn: (...args: A) => void, thisArg: unknown, args: A): void {
+  const within = this.within;
+  if (within) within(() => fn.apply(thisArg, args));
+  else fn.apply(thisArg, args);
+}
+
 export class ServeTrace {
   #started = false;
   #running = false;
@@ -168,7 +182,7 @@ export class ServeTrace {
     this.#started = true;
     this.#running = true;
     try {
-      serveTrace.start.runStores(this.ctx, fn, thisArg, ...args);
+      serveTrace.start.runStores(this.ctx, callWithin, this.ctx, fn, thisArg, args);
     } finally {
       this.#running = false;
       serveTrace.end.publish(this.ctx);

@@ -94,7 +94,12 @@ export function instrument(options: InstrumentOptions = {}): () => void {
       attributes[ATTR.role] = ctx.role;
       attributes[ATTR.leaderPid] = ctx.leaderPid;
       if (ctx.followerPid !== undefined) attributes[ATTR.followerPid] = ctx.followerPid;
-      (ctx as WithSpan)[kSpan] = tracer.startSpan(`${ctx.channel}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, extract(ctx.headers));
+      const parent = extract(ctx.headers);
+      const span = tracer.startSpan(`${ctx.channel}/${ctx.method}`, { kind: SpanKind.SERVER, attributes }, parent);
+      (ctx as WithSpan)[kSpan] = span;
+      // The real client's method runs in the SERVER span's context: its upstream spans are children.
+      const active = trace.setSpan(parent, span);
+      ctx.within = (run) => context.with(active, run);
     },
     error: fail,
     asyncEnd(message: unknown): void {

@@ -83,6 +83,20 @@ describe('tracing channels', () => {
     expect((serve[0]!.ctx as unknown as ServeContext).headers).toEqual({ traceparent, tracestate: 'k=v' });
   });
 
+  it('a serve start subscriber that sets ctx.within has the real call run inside it, once', async () => {
+    const [, follower] = await pair();
+    const ran: string[] = [];
+    traceOf(CHANNELS.serve, (ctx) => {
+      ctx.within = (run: () => void) => {
+        ran.push('before');
+        run();
+        ran.push('after');
+      };
+    });
+    expect(await follower.echo('w')).toBe('w');
+    expect(ran).toEqual(['before', 'after']);
+  });
+
   it('headers out of bounds are not sent; the call is served all the same', async () => {
     const [, follower] = await pair();
     traceOf(CHANNELS.invoke, (ctx) => Object.assign(ctx.headers as object, Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`h${i}`, 'x']))));

@@ -77,6 +77,7 @@ describe('runnable examples', () => {
     expect(run.stdout).toMatch(/^└─ GET \/stock\/:sku \[SERVER\] pid \d+/m);
     expect(run.stdout).toMatch(/^ {3}└─ Inventory\/stock \[CLIENT\] follower pid \d+/m);
     expect(run.stdout).toMatch(/^ {6}└─ Inventory\/stock \[SERVER\] leader pid \d+/m);
+    expect(run.stdout).toMatch(/^ {9}└─ SELECT stock \[CLIENT\] pid \d+/m);
   });
 
   it('fork.cjs: a parent and 3 child_process.fork children, one upstream connection', async () => {

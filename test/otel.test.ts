@@ -36,7 +36,7 @@ const one = (list: SpanInfo[], kind: number): SpanInfo => {
 describe('leaderlink/otel across processes', () => {
   requireBuiltPackage();
 
-  it("the follower's CLIENT span and the leader's SERVER span are one trace, parent to child, with RPC attributes", { timeout: 60_000 }, async () => {
+  it("the follower's CLIENT span, the leader's SERVER span and the real client's upstream span are one trace, parent to child, with RPC attributes", { timeout: 60_000 }, async () => {
     const port = await freePort();
     const leader = await start(port);
     const follower = await start(port, { isLeader: false });
@@ -51,8 +51,11 @@ describe('leaderlink/otel across processes', () => {
       'rpc.system': 'leaderlink', 'rpc.service': 'Service', 'rpc.method': 'echo', 'server.address': '127.0.0.1', 'server.port': port,
       'leaderlink.role': 'follower', 'leaderlink.leader_pid': leader.pid, 'leaderlink.attempt': 1,
     });
-    const server = one(await spans(leader), SERVER);
+    const leaderSpans = await spans(leader);
+    const server = one(leaderSpans, SERVER);
     expect(server).toMatchObject({ name: 'Service/echo', traceId: client.traceId, parentSpanId: client.spanId });
+    // The real client's own spans (its upstream calls) are children of the SERVER span.
+    expect(leaderSpans.find((s) => s.name === 'upstream.get')).toMatchObject({ traceId: client.traceId, parentSpanId: server.spanId });
     expect(server.attributes).toMatchObject({ 'rpc.system': 'leaderlink', 'rpc.method': 'echo', 'leaderlink.follower_pid': follower.pid });
     expect(server.status.code).not.toBe(ERROR);
   });

@@ -6,8 +6,9 @@
 // The parent forks a child that leads (it owns the real client), then follows it itself and
 // makes one call inside a span of its own. Each process records its spans with the OpenTelemetry
 // SDK (in-memory exporter here; an OTLP exporter in real life); the child sends its spans to the
-// parent, which prints the trace as a tree: the follower's CLIENT span and, under it, the
-// leader's SERVER span, one trace across the process boundary. Exits 1 if the tree is not that.
+// parent, which prints the trace as a tree: the follower's CLIENT span, under it the leader's
+// SERVER span, and under that the real client's own upstream span: one trace across the process
+// boundary. Exits 1 if the tree is not that.
 //
 // In your application you write `require('leaderlink')` and `require('leaderlink/otel')`; this
 // example loads the package from this repository instead.
@@ -30,7 +31,11 @@ instrument();
 /** The "real client": what a registry or config client would be. */
 class Inventory {
   async stock(sku) {
+    // Its upstream query, traced as an instrumented database driver would: it runs in the
+    // leader's SERVER span context, so this span is that span's child.
+    const query = trace.getTracer('inventory-db').startSpan('SELECT stock', { kind: SpanKind.CLIENT });
     await new Promise((resolve) => setTimeout(resolve, 5));
+    query.end();
     return { sku, count: 42, servedBy: process.pid };
   }
 }
@@ -94,7 +99,7 @@ async function parent() {
   }
 }
 
-/** Prints the spans of one trace as a tree; true when it is root -> CLIENT (follower) -> SERVER (leader). */
+/** Prints the spans of one trace as a tree; true when it is root -> CLIENT (follower) -> SERVER (leader) -> upstream query. */
 function printTree(spans, traceId) {
   const inTrace = spans.filter((s) => s.traceId === traceId);
   console.log(`trace ${traceId}`);
@@ -108,8 +113,9 @@ function printTree(spans, traceId) {
   walk(undefined, 0);
   const client = inTrace.find((s) => s.kind === 'CLIENT');
   const server = inTrace.find((s) => s.kind === 'SERVER' && s.role === 'leader');
-  const ok = Boolean(client && server && server.parentSpanId === client.spanId && server.pid !== client.pid);
-  console.log(ok ? '\nResult: OK, the leader\'s SERVER span is the child of the follower\'s CLIENT span' : '\nResult: FAIL, the trace does not cross the process boundary');
+  const query = inTrace.find((s) => s.name === 'SELECT stock');
+  const ok = Boolean(client && server && query && server.parentSpanId === client.spanId && server.pid !== client.pid && query.parentSpanId === server.spanId);
+  console.log(ok ? '\nResult: OK, the leader\'s SERVER span is the child of the follower\'s CLIENT span, the upstream query a child of the SERVER span' : '\nResult: FAIL, the trace does not cross the process boundary');
   return ok;
 }
 
