@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { ClientClosedError, ConnectTimeoutError, ForeignLeaderError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
+import { excerpt } from './auth/peer-text.js';
+import { ClientClosedError, ForeignLeaderError, ForeignListenerError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
 import type { Frame } from './protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, type Hello } from './protocol/messages.js';
 import { debugFor } from './logger.js';
@@ -20,6 +21,10 @@ const WAIT_POLL_MS = 50;
 // A leaderlink leader says hello as it accepts; a port holder still mute after this long is asked,
 // in cluster-client 3.x's own words, to register us: a cluster-client leader answers that.
 const FOREIGN_PROBE_MS = 300;
+// A holder that closed this many connections in a row without a hello may be a leader going
+// away; past that the pauses double from 20 ms up to HELLOLESS_MAX_PAUSE_MS.
+const HELLOLESS_QUIET = 3;
+const HELLOLESS_MAX_PAUSE_MS = 250;
 
 /**
  * Port competition. The process that can listen on 127.0.0.1:port leads every channel on it;
@@ -38,6 +43,9 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
   // close() aborts the election: every wait below ends at once, and what was won is given back,
   // so the caller either owns the result or gets ClientClosedError with nothing left open.
   const closed = (): ClientClosedError => new ClientClosedError(`[leaderlink:${name}] client closed during the election`);
+  // Connections the port holder accepted and closed without a hello, in a row (see below).
+  let helloless = 0;
+  let hellolessSince = 0;
   for (let attempt = 0; ; attempt++) {
     if (signal.aborted) throw closed();
     if (isLeader !== false) {
@@ -68,21 +76,34 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
         debug('%s: follower on port %d (attempt %d)', name, port, attempt);
         return { role: 'follower', connection, hello };
       }
-      // Closed before saying hello: that leader is going away; compete again.
+      // Closed before saying hello: that leader is going away; compete again. A holder that
+      // keeps doing it for connectTimeout is not a leaderlink leader: say so, and meanwhile back
+      // off (below) and warn once, instead of reconnecting as fast as it closes.
+      if (helloless++ === 0) hellolessSince = Date.now();
+      if (helloless === HELLOLESS_QUIET + 1) {
+        opts.logger.warn('[leaderlink:%s] port %d: the process holding it closes connections without a leaderlink hello; retrying with backoff', name, port);
+      }
+      if (Date.now() - hellolessSince >= opts.connectTimeout) {
+        throw new ForeignListenerError(port, name, `closed ${helloless} connections in ${Date.now() - hellolessSince}ms without a leaderlink hello`);
+      }
+    } else {
+      helloless = 0;
     }
     if (Date.now() - started >= wait) throw new NoLeaderError(port, wait, name);
     // Refused: nobody listens right now. After a SIGKILL the dead leader's listening socket can
     // outlive its connections by milliseconds, so survivors that noticed early are refused
     // first: compete again at once a few times, then after short random pauses (two
     // processes refused together then do not collide again in lockstep).
-    await delay(isLeader === false ? WAIT_POLL_MS : attempt < 3 ? 0 : 1 + Math.floor(Math.random() * 3), signal);
+    const backoff = helloless > HELLOLESS_QUIET ? Math.min(HELLOLESS_MAX_PAUSE_MS, 10 * 2 ** (helloless - HELLOLESS_QUIET)) : 0;
+    await delay(Math.max(backoff, isLeader === false ? WAIT_POLL_MS : attempt < 3 ? 0 : 1 + Math.floor(Math.random() * 3)), signal);
   }
 }
 
 /**
  * Waits for the leader's hello (the first half of the handshake). Null when the connection
- * closes first, or when it can no longer be used (see below); ConnectTimeoutError when the port
- * holder stays mute (it is not a leaderlink leader, or it is frozen).
+ * closes first, or when it can no longer be used (see below); ForeignListenerError when the port
+ * holder stays mute (it is not a leaderlink leader, or it is frozen), sends bytes that are not
+ * our frames, or a first frame that is not a hello (a leaderlink leader's first frame always is).
  * A mute holder is probed after FOREIGN_PROBE_MS with a cluster-client 3.x register_channel (the
  * frame header is the same): a cluster-client leader of this channel answers it, and we fail at
  * once with ForeignLeaderError instead of waiting out connectTimeout. A leaderlink leader that
@@ -101,7 +122,7 @@ export function awaitHello(connection: Connection, timeout: number, port: number
     const timer = setTimeout(() => {
       done();
       connection.close();
-      reject(new ConnectTimeoutError(`[leaderlink:${name}] the process holding 127.0.0.1:${port} sent no leaderlink hello within ${timeout}ms (connectTimeout); is it a leaderlink leader? (a cluster-client 3.x leader of another channel, or another program, may hold the port)`));
+      reject(new ForeignListenerError(port, name, `accepted the connection but sent no leaderlink hello within ${timeout}ms (connectTimeout); a cluster-client 3.x leader of another channel, another program, or a frozen leader`));
     }, timeout);
     const probe = timeout > FOREIGN_PROBE_MS * 2 ? setTimeout(() => {
       probed = true;
@@ -119,15 +140,20 @@ export function awaitHello(connection: Connection, timeout: number, port: number
       done();
       if (!(hello instanceof InvalidMessage) && !probed) {
         resolve(hello);
+      } else if (hello instanceof InvalidMessage && !probed) {
+        // A leaderlink leader's first frame is always its hello.
+        connection.close(new ProtocolError('expected hello from the leader'));
+        reject(new ForeignListenerError(port, name, `sent a frame that is not a leaderlink hello (${excerpt(hello.reason)})`));
       } else {
-        if (!probed) connection.close(new ProtocolError(`expected hello from the leader: ${hello instanceof InvalidMessage ? hello.reason : hello.type}`));
-        else connection.close();
+        connection.close();
         resolve(null);
       }
     };
-    const onClose = (): void => {
+    const onClose = (err?: Error): void => {
       done();
-      resolve(null);
+      // Bytes that are not leaderlink frames (an HTTP server answering our probe, say).
+      if (err instanceof ProtocolError) reject(new ForeignListenerError(port, name, 'sent bytes that are not leaderlink frames'));
+      else resolve(null);
     };
     function done(): void {
       settled = true;

@@ -50,6 +50,17 @@ export class ForeignLeaderError extends define('ForeignLeaderError', 'LEADERLINK
   }
 }
 
+/**
+ * The port is held by a process that is not a leaderlink leader: it sends bytes that are not a
+ * leaderlink hello (an HTTP server), stays mute (sends no hello within connectTimeout), or keeps
+ * closing connections without one. `reason` says which, in our words.
+ */
+export class ForeignListenerError extends define('ForeignListenerError', 'LEADERLINK_FOREIGN_LISTENER') {
+  constructor(readonly port: number, readonly channel: string, readonly reason: string) {
+    super(`[leaderlink:${channel}] port ${port} is held by a process that is not a leaderlink leader (127.0.0.1:${port} ${reason}). Stop that process, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+  }
+}
+
 /** Connecting to the leader's port did not succeed within `connectTimeout`. */
 export class ConnectTimeoutError extends define('ConnectTimeoutError', 'LEADERLINK_CONNECT_TIMEOUT') {}
 
@@ -120,6 +131,7 @@ const REBUILT_CLASSES: ReadonlyMap<string, abstract new (...args: never[]) => Le
     InvalidOptionError, PortOccupiedError, NoLeaderError, ConnectTimeoutError, ChannelNotFoundError,
     ResponseTimeoutError, ConnectionClosedError, ClientClosedError, MethodNotAllowedError, LeaderTimeoutError,
     SubscribeTimeoutError, ProtocolError, AuthenticationError, SlowConsumerError, CodecError, ForeignLeaderError,
+    ForeignListenerError,
   ].map((cls) => [cls.prototype.name, cls]),
 );
 

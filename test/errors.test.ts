@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as errors from '../src/errors.js';
-import { ForeignLeaderError, LeaderlinkError, NoLeaderError, PortOccupiedError, ResponseTimeoutError, deserializeError, serializeError } from '../src/errors.js';
+import { ForeignLeaderError, ForeignListenerError, LeaderlinkError, NoLeaderError, PortOccupiedError, ResponseTimeoutError, deserializeError, serializeError } from '../src/errors.js';
 import * as api from '../src/index.js';
 
 // The codes are a public contract: users switch on them. Changing one is a breaking change.
@@ -21,6 +21,7 @@ const CODES: Record<string, string> = {
   SlowConsumerError: 'LEADERLINK_SLOW_CONSUMER',
   CodecError: 'LEADERLINK_CODEC',
   ForeignLeaderError: 'LEADERLINK_FOREIGN_LEADER',
+  ForeignListenerError: 'LEADERLINK_FOREIGN_LISTENER',
 };
 
 type AnyErrorClass = new (...args: never[]) => LeaderlinkError;
@@ -34,6 +35,7 @@ function instance(name: string, cls: AnyErrorClass): LeaderlinkError {
   if (cls === (PortOccupiedError as unknown)) return new PortOccupiedError(7777, 'chan');
   if (cls === (NoLeaderError as unknown)) return new NoLeaderError(7777, 300, 'chan');
   if (cls === (ForeignLeaderError as unknown)) return new ForeignLeaderError(7777, 'chan');
+  if (cls === (ForeignListenerError as unknown)) return new ForeignListenerError(7777, 'chan', 'sent no hello');
   return new (cls as unknown as new (m: string) => LeaderlinkError)(`a ${name}`);
 }
 
