@@ -64,7 +64,7 @@ export type ClusterClientOf<I, D extends Record<string, DelegateTarget>, O exten
   & O;
 
 /** Explicit delegates win over the automatic ones. */
-type WithAuto<I, D extends Record<string, DelegateTarget>> = D & Omit<AutoTargets<I>, keyof D>;
+export type WithAuto<I, D extends Record<string, DelegateTarget>> = D & Omit<AutoTargets<I>, keyof D>;
 
 type Descriptor = { type: 'delegate'; to: DelegateTarget; idempotent?: boolean } | { type: 'override'; value: unknown };
 

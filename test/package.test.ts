@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/workers.js';
 
 // The real built package, packed with `npm pack` and installed into a scratch folder, loaded
 // through both entry points exactly as users load it.
@@ -23,9 +24,15 @@ afterAll(() => {
   fs.rmSync(scratch, { recursive: true, force: true });
 });
 
-function run(file: string, source: string): string {
+function run(file: string, source: string, nodeArgs: string[] = []): string {
   fs.writeFileSync(path.join(scratch, file), source);
-  return execFileSync(process.execPath, [path.join(scratch, file)], { cwd: scratch, encoding: 'utf8', timeout: 30_000 });
+  // stderr piped: on failure it is in the thrown error; on success (a debugger's banner) it stays quiet.
+  return execFileSync(process.execPath, [...nodeArgs, path.join(scratch, file)], { cwd: scratch, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** The packed copy installed a second time under the name cluster-client (an npm alias / override). */
+function aliasAsClusterClient(): void {
+  fs.cpSync(path.join(scratch, 'node_modules', 'leaderlink'), path.join(scratch, 'node_modules', 'cluster-client'), { recursive: true, force: true });
 }
 
 describe('published package', () => {
@@ -104,7 +111,7 @@ describe('published package', () => {
   });
 
   it('installed under the name cluster-client, it loads from ESM (default + named) and from CJS', () => {
-    fs.cpSync(path.join(scratch, 'node_modules', 'leaderlink'), path.join(scratch, 'node_modules', 'cluster-client'), { recursive: true });
+    aliasAsClusterClient();
     const esm = run('alias.mjs', `
       import cluster, { close, APIClientBase } from 'cluster-client';
       import direct, { close as directClose } from './node_modules/cluster-client/entry/index.cjs';
@@ -150,4 +157,148 @@ describe('published package', () => {
     for (const f of ['otel.cjs', 'otel.mjs', 'otel.d.cts', 'otel.d.mts']) expect(fs.existsSync(path.join(pkg, 'entry', f)), f).toBe(true);
     expect(fs.readFileSync(path.join(pkg, 'dist', 'index.cjs'), 'utf8')).not.toContain('@opentelemetry');
   });
+  // Egg 4 (ESM): `import createClusterClient, { close as closeClusterClient } from 'cluster-client'`,
+  // a cluster() that patches `create` to track every client it makes, `isCheckHeartbeat: false`
+  // under a debugger; tegg: `import { APIClientBase } from 'cluster-client'`. An agent process
+  // (run with --inspect on a loopback port) leads; a worker it forks follows.
+  it("egg 4 and tegg's ESM usage works with leaderlink installed as cluster-client (leader + follower processes)", async () => {
+    aliasAsClusterClient();
+    const shared = `
+      import createClusterClient, { close as closeClusterClient, APIClientBase } from 'cluster-client';
+      import inspector from 'node:inspector';
+      import { EventEmitter } from 'node:events';
+      export class Registry extends EventEmitter {
+        async getData(id) { return { id, pid: process.pid }; }
+      }
+      export const tracked = [];
+      // What egg 4's EggApplicationCore.cluster() does.
+      export function cluster(clientClass, options) {
+        const client = createClusterClient(clientClass, {
+          ...options, port: Number(process.env.PORT), isLeader: process.env.ROLE === 'agent',
+          isCheckHeartbeat: inspector.url() === undefined,
+        });
+        const rawCreate = client.create;
+        client.create = (...args) => {
+          const realClient = rawCreate.apply(client, args);
+          tracked.push(realClient);
+          return realClient;
+        };
+        return client;
+      }
+      // What tegg does with APIClientBase.
+      export class RegistryApi extends APIClientBase {
+        get DataClient() { return Registry; }
+        get delegates() { return { getData: 'invoke' }; }
+        get clusterOptions() { return { name: 'RegistryApi', port: Number(process.env.PORT), isLeader: process.env.ROLE === 'agent' }; }
+        get(id) { return this._client.getData(id); }
+      }
+      export async function closeAll() { for (const c of tracked) await closeClusterClient(c); }
+    `;
+    fs.writeFileSync(path.join(scratch, 'egg4-shared.mjs'), shared);
+    fs.writeFileSync(path.join(scratch, 'egg4-worker.mjs'), `
+      import { cluster, closeAll, Registry, RegistryApi } from './egg4-shared.mjs';
+      process.on('disconnect', () => process.exit(1)); // the agent is gone: never linger
+      const client = cluster(Registry, { name: 'Registry' }).create();
+      const api = new RegistryApi();
+      await Promise.all([client.ready(), api.ready()]);
+      const viaClient = await client.getData('a');
+      const viaApi = await api.get('b');
+      const out = { role: client.role, apiLeader: api.isClusterClientLeader, viaClient, viaApi, tracked: 1 };
+      await api.close();
+      await closeAll();
+      process.send(out, () => process.disconnect());
+    `);
+    const port = await freePort();
+    const out = run('egg4-agent.mjs', `
+      process.env.ROLE = 'agent';
+      process.env.PORT = '${port}';
+      process.env.LEADERLINK_SECRET = 'egg4-test-secret-0123456789';
+      const { cluster, closeAll, tracked, Registry, RegistryApi } = await import('./egg4-shared.mjs');
+      const { fork } = await import('node:child_process');
+      const { once } = await import('node:events');
+      const inspector = await import('node:inspector');
+      const client = cluster(Registry, { name: 'Registry' }).create();
+      const api = new RegistryApi();
+      await Promise.all([client.ready(), api.ready()]);
+      const worker = fork('./egg4-worker.mjs', { env: { ...process.env, ROLE: 'worker' }, execArgv: [] });
+      const [fromWorker] = await once(worker, 'message');
+      await once(worker, 'exit');
+      const agent = {
+        debugged: inspector.url() !== undefined, isCheckHeartbeat: client.clusterOptions.isCheckHeartbeat,
+        role: client.role, apiLeader: api.isClusterClientLeader, tracked: tracked.length,
+      };
+      await api.close();
+      await closeAll();
+      inspector.close();
+      console.log(JSON.stringify({ agent, worker: fromWorker, agentPid: process.pid }));
+    `, ['--inspect=127.0.0.1:0']);
+    const { agent, worker, agentPid } = JSON.parse(out.trim().split('\n').pop()!) as Record<string, Record<string, unknown>> & { agentPid: number };
+    expect(agent).toEqual({ debugged: true, isCheckHeartbeat: false, role: 'leader', apiLeader: true, tracked: 1 });
+    // The worker's calls ran in the agent's real clients.
+    expect(worker).toEqual({ role: 'follower', apiLeader: false, viaClient: { id: 'a', pid: agentPid }, viaApi: { id: 'b', pid: agentPid }, tracked: 1 });
+  }, 60_000);
+
+  // The packed .d.mts / .d.cts as a TypeScript user compiles against them (NodeNext): a typed
+  // APIClientBase (tegg), egg 4's default import + named close and its patched create.
+  it('the packed type declarations: typed APIClientBase and egg 4 style imports compile, typos do not', () => {
+    aliasAsClusterClient();
+    fs.writeFileSync(path.join(scratch, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true,
+        types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], skipLibCheck: false,
+      },
+      files: ['typed.mts', 'typed.cts'],
+    }));
+    fs.writeFileSync(path.join(scratch, 'typed.mts'), `
+      import createClusterClient, { close as closeClusterClient, APIClientBase, type DataClientClass, type ClusterOptions } from 'cluster-client';
+      import { APIClientBase as Base2 } from 'leaderlink';
+      class Registry { async getData(id: string): Promise<{ id: string }> { return { id }; } ping(): number { return 1; } }
+      class ConfigApi extends APIClientBase<typeof Registry, { getData: 'invoke' }> {
+        override get DataClient() { return Registry; }
+        override get delegates() { return { getData: 'invoke' as const }; }
+        async get(id: string): Promise<string> {
+          const r = await this._client.getData(id);
+          // @ts-expect-error not a method of Registry's wrapper
+          this._client.getDtaa(id);
+          return r.id;
+        }
+      }
+      // @ts-expect-error a misspelled delegate is a compile error
+      export class Typo extends Base2<typeof Registry, { getDtaa: 'invoke' }> {}
+      export class Loose extends APIClientBase {
+        override get DataClient() { return Registry; }
+        get(id: string): unknown { return this._client.anything(id); }
+      }
+      const tracked: unknown[] = [];
+      export function cluster(clientClass: DataClientClass, options: ClusterOptions) {
+        const client = createClusterClient(clientClass, { ...options, isCheckHeartbeat: false });
+        const create = client.create;
+        client.create = (...args: any[]) => {
+          const realClient = create.apply(client, args as never);
+          tracked.push(realClient);
+          return realClient;
+        };
+        return client;
+      }
+      export async function closeAll(): Promise<void> { for (const c of tracked) await closeClusterClient(c); }
+      export const api: Promise<string> = new ConfigApi({}).get('x');
+    `);
+    fs.writeFileSync(path.join(scratch, 'typed.cts'), `
+      import cluster = require('leaderlink');
+      class Registry { async getData(id: string): Promise<number> { return id.length; } }
+      export class CjsApi extends cluster.APIClientBase<typeof Registry, { getData: 'invoke' }> {
+        override get DataClient() { return Registry; }
+        override get delegates() { return { getData: 'invoke' as const }; }
+        get(): Promise<number> { return this._client.getData('x'); }
+        // @ts-expect-error wrong argument type on the typed wrapper
+        bad(): Promise<number> { return this._client.getData(1); }
+      }
+    `);
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    try {
+      execFileSync(process.execPath, [tsc, '-p', path.join(scratch, 'tsconfig.json')], { cwd: scratch, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      throw new Error(`tsc failed on the packed declarations:\n${(err as { stdout?: string }).stdout ?? ''}${(err as { stderr?: string }).stderr ?? ''}`);
+    }
+  }, 90_000);
 });

@@ -108,3 +108,73 @@ client.on('error', (err) => {
   void err.message;
 });
 client.on('someRealClientEvent', (a: number, b: string) => void [a, b]);
+
+// Typed APIClientBase (issue 16): this._client is typed like cluster(C).delegate(...).create().
+class ConfigApi extends APIClientBase<typeof RegistryClient, { getData: 'invoke'; syncAdd: 'invoke' }> {
+  override get DataClient() {
+    return RegistryClient;
+  }
+  override get delegates() {
+    return { getData: 'invoke', syncAdd: 'invoke' } as const;
+  }
+  async get(id: string): Promise<Item> {
+    const item: Item = await this._client.getData(id, true);
+    const sum: number = await this._client.syncAdd(1, 2);
+    const n: number = await this._client.count(); // auto-delegated, as with cluster()
+    this._client.subscribe({ dataId: 'x' }, (items) => items.map((i) => i.id));
+    void [sum, n];
+    // @ts-expect-error wrong argument type, as on the typed wrapper
+    await this._client.getData(1);
+    // @ts-expect-error a misspelled method of the wrapped client
+    await this._client.getDtaa(id);
+    // @ts-expect-error a delegated method returns a promise
+    const wrong: Item = this._client.getData(id);
+    void wrong;
+    return item;
+  }
+}
+export const configApi: Promise<Item> = new ConfigApi({ port: 1 }).get('a');
+
+// @ts-expect-error a misspelled delegate name is a compile error
+export class TypoApi extends APIClientBase<typeof RegistryClient, { getDtaa: 'invoke' }> {}
+// @ts-expect-error an unknown delegate target is a compile error
+export class BadTargetApi extends APIClientBase<typeof RegistryClient, { getData: 'invokeLater' }> {}
+
+export class WrongGetterApi extends APIClientBase<typeof RegistryClient, { getData: 'invoke' }> {
+  // @ts-expect-error the getter must return the class named in the type arguments
+  override get DataClient() {
+    return EventEmitter;
+  }
+  // @ts-expect-error the getter must return the delegates named in the type arguments
+  override get delegates() {
+    return { count: 'invoke' as const };
+  }
+}
+
+// Only the class named: the automatic delegates are typed, nothing else.
+export class AutoApi extends APIClientBase<typeof RegistryClient> {
+  override get DataClient() {
+    return RegistryClient;
+  }
+  async n(): Promise<number> {
+    // @ts-expect-error getData is async, auto-delegated: but syncAdd (sync) is not
+    await this._client.syncAdd(1, 2);
+    return this._client.count();
+  }
+}
+
+// Untyped (JavaScript style): any property of this._client, as before.
+export class LooseApi extends APIClientBase {
+  override get DataClient() {
+    return RegistryClient;
+  }
+  override get delegates() {
+    return { getData: 'invoke' };
+  }
+  get(id: string): Promise<unknown> {
+    return this._client.getData(id) as Promise<unknown>;
+  }
+  other(): unknown {
+    return this._client.anything;
+  }
+}
