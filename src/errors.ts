@@ -76,7 +76,7 @@ export class ConnectionClosedError extends define('ConnectionClosedError', 'LEAD
 /** The client was closed; calls made after close() fail with this. */
 export class ClientClosedError extends define('ClientClosedError', 'LEADERLINK_CLIENT_CLOSED') {}
 
-/** A follower asked the leader to call a method that this channel never delegated. */
+/** A follower asked the leader to call a method that this channel never delegated, or the wrapper was asked for a method of the data client that is not delegated. */
 export class MethodNotAllowedError extends define('MethodNotAllowedError', 'LEADERLINK_METHOD_NOT_ALLOWED') {}
 
 /** The real client took longer than the caller's timeout to answer (logged on the leader side). */

@@ -1,5 +1,5 @@
 import { ClusterClient } from './client.js';
-import { InvalidOptionError } from './errors.js';
+import { InvalidOptionError, MethodNotAllowedError } from './errors.js';
 import { resolveOptions, type ClusterOptions } from './options.js';
 import { isAsyncFunction, isGeneratorFunction } from './roles/call-real.js';
 import type { MethodTable } from './roles/types.js';
@@ -39,15 +39,31 @@ type Init<A extends any[]> = A extends [...infer I, any] ? I : [];
 type NodeCallback = (err: any, ...results: any[]) => any;
 type CallbackResult<C> = C extends (err: any, result: infer R, ...rest: any[]) => any ? R : void;
 
+type PrefixesOf<T extends any[]> = T extends [...infer I, any] ? T | PrefixesOf<I> : [];
+/** The argument lists a call may pass: each prefix of the parameters that has every required one. */
+type ArgLists<A extends any[]> = number extends A['length'] ? A : Extract<PrefixesOf<Required<A>>, { length: A['length'] }>;
+type WithCallback<L, V> = L extends any[] ? [...L, (err: any, result: V) => void] : never;
+type EndsWithFunction = [...any[], (...args: any[]) => any];
+
+/**
+ * A method called for a promise: as at run time, a function passed last is taken as a node-style
+ * callback (cluster-client does the same), so such a call returns undefined, not a promise. That
+ * holds for a method whose own last parameter is a function too: the function is not passed on.
+ */
+type PromiseOrCallback<A extends any[], V> =
+  & ((...args: WithCallback<ArgLists<A>, V>) => void)
+  & ([Extract<ArgLists<A>, EndsWithFunction>] extends [never] ? unknown : (...args: Extract<ArgLists<A>, EndsWithFunction>) => void)
+  & ([Exclude<ArgLists<A>, EndsWithFunction>] extends [never] ? unknown : (...args: Exclude<ArgLists<A>, EndsWithFunction>) => Promise<V>);
+
 /** What an invoke-delegated method returns on the wrapper, by the style of the real method. */
 type InvokeMethod<A extends any[], R> =
-  R extends PromiseLike<any> ? (...args: A) => Promise<Awaited<R>>
-  : R extends Generator<any, infer G, any> ? (...args: A) => Promise<Awaited<G>>
+  R extends PromiseLike<any> ? PromiseOrCallback<A, Awaited<R>>
+  : R extends Generator<any, infer G, any> ? PromiseOrCallback<A, Awaited<G>>
   : [R] extends [void] ? Last<A> extends NodeCallback
     // Node-style method: call it without the callback for a promise, or with one as before.
     ? ((...args: Init<A>) => Promise<CallbackResult<Last<A>>>) & ((...args: A) => void)
-    : (...args: A) => Promise<R>
-  : (...args: A) => Promise<R>;
+    : PromiseOrCallback<A, R>
+  : PromiseOrCallback<A, R>;
 
 /** The wrapper's version of one delegated method. */
 export type DelegatedMethod<F, T extends DelegateTarget> = F extends (...args: infer A) => infer R
@@ -140,6 +156,7 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
       const value = d.type === 'override' ? d.value : wrapperMethod(client, name, d.to);
       Object.defineProperty(client, name, { value, writable: true, enumerable: true, configurable: true });
     }
+    explainUndelegated(client, DataClient, options.name);
     return client as unknown as ClusterClientOf<InstanceType<C>, WithAuto<InstanceType<C>, D>, O>;
   }
 }
@@ -216,6 +233,23 @@ function methodTable(DataClient: DataClientClass, channel: string, descriptors: 
     idempotent.add(name);
   }
   return table;
+}
+
+/**
+ * A method of the data client that is not delegated (say a synchronous one, which autoGenerate
+ * skips) would be `undefined` on the wrapper, and calling it would say "client.plain is not a
+ * function". Each such name gets a non-enumerable stub that says what to do instead.
+ */
+function explainUndelegated(client: ClusterClient, DataClient: DataClientClass, channel: string): void {
+  for (let proto = DataClient.prototype as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || name in client || typeof Reflect.getOwnPropertyDescriptor(proto, name)?.value !== 'function') continue;
+      const notDelegated = (): never => {
+        throw new MethodNotAllowedError(`[leaderlink:${channel}] ${name}() is not delegated: add .delegate('${name}') (or .delegate('${name}', 'invokeOneway' | 'subscribe' | ...)) before create(); delegated methods return promises`);
+      };
+      Object.defineProperty(client, name, { value: notDelegated, writable: true, enumerable: false, configurable: true });
+    }
+  }
 }
 
 function wrapperMethod(client: ClusterClient, name: string, to: DelegateTarget): AnyFn {

@@ -224,10 +224,50 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
 
 const KNOWN = new Set(Object.keys(RULES));
 
+/** Edit distance (insertions, deletions, substitutions), for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The known option closest to a name (case-insensitive edit distance, or containment; ties: the first in RULES order). */
+export function closestOption(name: string): string {
+  let best = '';
+  let bestDistance = Infinity;
+  for (const known of KNOWN) {
+    const [a, b] = [name.toLowerCase(), known.toLowerCase()];
+    // A name cut short or with a word added (`idempotent`, `portNumber`) is nearly a match.
+    const d = Math.min(editDistance(a, b), a.includes(b) || b.includes(a) ? 1 : Infinity);
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  return best;
+}
+
+/** channel + name of every unknown option already warned about: once per process each. */
+const warnedUnknown = new Set<string>();
+
+/**
+ * An unknown option is kept out and tolerated (cluster-client passed extras through, and apps
+ * pass theirs), but a misspelled one would silently leave the default in force: warn once.
+ */
+function warnUnknown(options: object, channel: string, logger: Logger): void {
+  for (const key of Object.keys(options)) {
+    if (KNOWN.has(key) || warnedUnknown.has(`${channel}\0${key}`)) continue;
+    warnedUnknown.add(`${channel}\0${key}`);
+    logger.warn('[leaderlink:%s] unknown option %j is ignored; did you mean %j?', channel, key, closestOption(key));
+  }
+}
+
 /**
  * Applies defaults (options, then env, then built-ins) and validates every field, so a bad
  * option fails at create time with a message that names it, not later inside a socket handler.
- * Unknown keys are kept out of ResolvedOptions but tolerated (cluster-client users pass extras).
+ * Unknown keys are kept out of ResolvedOptions but tolerated (cluster-client users pass extras),
+ * with one warning per name naming the closest known option (a typo must not pass unseen).
  */
 export function resolveOptions(defaultName: string, input: ClusterOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (input !== undefined && (input === null || typeof input !== 'object')) {
@@ -248,6 +288,7 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
     if (!rule.valid(value)) throw new InvalidOptionError(rule.message(name, value));
     out[name] = rule.resolve ? rule.resolve(value) : value;
   }
+  if (input) warnUnknown(input, out.name as string, out.logger as Logger);
   out.credentials = new Credentials(out.secret as string | Buffer | undefined, out.secretDir as string | undefined, env);
   return out as ResolvedOptions;
 }

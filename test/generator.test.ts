@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Base } from 'sdk-base';
-import { APIClientBase, ClientClosedError, cluster, close, InvalidOptionError, type ClusterClient } from '../src/index.js';
+import { APIClientBase, ClientClosedError, cluster, close, InvalidOptionError, MethodNotAllowedError, type ClusterClient } from '../src/index.js';
 import { Single } from '../src/roles/single.js';
 
 const require = createRequire(__filename);
@@ -91,6 +91,23 @@ describe('generator', () => {
       (c.getData as unknown as (id: string, cb: (e: Error | null, r?: unknown) => void) => void)('k', (err, r) => (err ? reject(err) : resolve(r)));
     });
     expect(result).toEqual({ id: 'k', arg: 'x' });
+  });
+
+  it("a method of the data client that is not delegated says so, naming the delegate() to add (not 'is not a function')", async () => {
+    const c = track(cluster(Api, single).create());
+    const plain = (c as unknown as { syncAdd(a: number, b: number): number }).syncAdd;
+    expect(() => plain(1, 2)).toThrow(MethodNotAllowedError);
+    expect(() => plain(1, 2)).toThrow("syncAdd() is not delegated: add .delegate('syncAdd')");
+    expect(() => (c as unknown as { _secret(): void })._secret()).toThrow("_secret() is not delegated: add .delegate('_secret')");
+    // Inherited methods of the data client's own base classes too; the wrapper's own are untouched.
+    class Child extends Api {}
+    const child = track(cluster(Child, single).create());
+    expect(() => (child as unknown as { syncAdd(): void }).syncAdd()).toThrow(/syncAdd\(\) is not delegated/);
+    expect(typeof child.on).toBe('function');
+    // autoGenerate takes only the class's own async methods (cluster-client's rule): this says so.
+    expect(() => (child as unknown as { getData(): void }).getData()).toThrow(/getData\(\) is not delegated/);
+    // Not enumerable: the wrapper's own keys are the delegated methods alone.
+    expect(Object.keys(c)).not.toContain('syncAdd');
   });
 
   it('passes the real error to the caller with its code', async () => {

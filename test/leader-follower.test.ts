@@ -44,6 +44,27 @@ describe('leader and follower over loopback', () => {
     expect(err).toMatchObject({ message: 'nope', code: 'E_TEST', detail: 'extra' });
   });
 
+  it("a real client's error answered to a follower's caller is not an error event (nor a stderr banner) on the leader", async () => {
+    const { logger, warnings, errors } = recordingLogger();
+    const leader = make({ logger });
+    const leaderErrors: Error[] = [];
+    leader.on('error', (e: Error) => leaderErrors.push(e));
+    const printed = vi.spyOn(console, 'error');
+    try {
+      await leader.ready();
+      const follower = make({ logger });
+      await follower.ready();
+      expect(follower.role).toBe('follower');
+      for (let i = 0; i < 3; i++) await expect(follower.fail(`404 #${i}`)).rejects.toMatchObject({ message: `404 #${i}`, code: 'E_TEST' });
+      // The leader emits before it answers, so by now any report would have happened.
+      expect(leaderErrors).toEqual([]);
+      expect([...warnings, ...errors]).toEqual([]);
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+    }
+  });
+
   it('carries BigInt arguments and results across the socket', async () => {
     const leader = make();
     await leader.ready();

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../src/errors.js';
-import { defaultFormatKey, resolveOptions } from '../src/options.js';
+import { closestOption, defaultFormatKey, resolveOptions } from '../src/options.js';
+import { cluster } from '../src/index.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { defaultTranscode } from '../src/codec/value-format.js';
 
 describe('options', () => {
@@ -59,5 +61,30 @@ describe('options', () => {
     reg.self = reg;
     expect(defaultFormatKey(reg)).toBe('{"a":1,"self":"[Circular]"}');
     expect(defaultFormatKey(undefined)).toBe('undefined');
+  });
+
+  it('a misspelled option warns once, naming the closest known option, and is not an error', async () => {
+    const { logger, warnings } = recordingLogger();
+    const o = resolveOptions('Typo', { responseTimout: 5000, logger } as never, {});
+    expect(o.responseTimeout).toBe(3000);
+    resolveOptions('Typo', { responseTimout: 5000, logger } as never, {});
+    expect(warnings).toEqual(['[leaderlink:%s] unknown option %j is ignored; did you mean %j? Typo responseTimout responseTimeout']);
+    // Through cluster(): validated at cluster() and at create(), still one warning per name.
+    class Echo {
+      async echo(v: unknown) {
+        return v;
+      }
+    }
+    const c = cluster(Echo, { singleMode: true, name: 'Typo2', logger, maxWaittime: 1, isCheckHeartBeat: false } as never).create();
+    await c.close();
+    expect(warnings.slice(1)).toEqual([
+      '[leaderlink:%s] unknown option %j is ignored; did you mean %j? Typo2 maxWaittime maxWaitTime',
+      '[leaderlink:%s] unknown option %j is ignored; did you mean %j? Typo2 isCheckHeartBeat isCheckHeartbeat',
+    ]);
+    // Every known option, as egg passes them: no warning.
+    resolveOptions('Egg', { name: 'Egg', port: 7000, isLeader: false, logger, singleMode: false, isCheckHeartbeat: true, maxWaitTime: 60000, responseTimeout: 60000 }, {});
+    expect(warnings).toHaveLength(3);
+    expect(closestOption('secretdir')).toBe('secretDir');
+    expect(closestOption('idempotent')).toBe('idempotentMethods');
   });
 });

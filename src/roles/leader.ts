@@ -332,12 +332,20 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       session.inFlight--;
       const { connection } = session;
       if (err) {
-        this.#onError(err);
-        if (oneway || this.#late(frame, started, method, connection)) {
+        // A oneway call's error is heard by nobody else: an `error` event here. Any other is the
+        // caller's answer, not the leader's failure, so not an `error` event (sdk-base would print
+        // each one with a banner on the leader's stderr): debug level only.
+        if (oneway) {
+          this.#onError(err);
           trace?.settle(err, undefined);
           return;
         }
-        this.#refuse(connection, frame, oneway, err, trace);
+        debug('%s: %s() for follower pid %s failed in the real client: %s', this.#opts.name, method, connection.peer.pid ?? '?', err.message);
+        if (this.#late(frame, started, method, connection)) {
+          trace?.settle(err, undefined);
+          return;
+        }
+        this.#refuse(connection, frame, false, err, trace);
         return;
       }
       if (oneway || this.#late(frame, started, method, connection)) {

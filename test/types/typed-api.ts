@@ -29,6 +29,9 @@ class RegistryClient extends EventEmitter {
   syncAdd(a: number, b: number): number {
     return a + b;
   }
+  async callIt(fn: () => number): Promise<string> {
+    return String(fn());
+  }
   _private(): string {
     return 'x';
   }
@@ -37,6 +40,7 @@ class RegistryClient extends EventEmitter {
 const client = cluster(RegistryClient, { port: 7777 })
   .delegate('getData')
   .delegate('syncAdd', 'invoke')
+  .delegate('callIt')
   .delegate('publish', 'publish')
   .override('extra', 42)
   .create({ port: 1 });
@@ -66,6 +70,25 @@ export async function typed(c: typeof client): Promise<void> {
   // @ts-expect-error _private is never auto-delegated
   c._private();
   void wrong;
+
+  // A function passed last is a node-style callback (as at run time): the call returns undefined.
+  const viaCallback: void = c.getData('a', (err, got) => {
+    const typedResult: Item = got;
+    void [err, typedResult];
+  });
+  const viaCallback2: void = c.getData('a', true, (_err, got: Item) => void got);
+  const sumCb: void = c.syncAdd(1, 2, (_err, s: number) => void s);
+  // callIt's own parameter is a function: at run time it is taken as the callback, not passed on.
+  const taken: void = c.callIt(() => 42);
+  // @ts-expect-error a call with a function last does not return a promise
+  const notAPromise: Promise<string> = c.callIt(() => 42);
+  // @ts-expect-error nor does a call with an explicit callback
+  const notAPromise2: Promise<Item> = c.getData('a', () => undefined);
+  // @ts-expect-error the callback gets the awaited result, not a string
+  c.getData('a', (_err, got: string) => void got);
+  // @ts-expect-error a callback does not replace a required argument
+  c.getData((_err: unknown, got: Item) => void got);
+  void [viaCallback, viaCallback2, sumCb, taken, notAPromise, notAPromise2];
 }
 
 // @ts-expect-error typo in a delegate name is a compile error
