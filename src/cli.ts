@@ -33,7 +33,8 @@ interface Args { port: number; json: boolean; secretDir: string | undefined; tim
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
   const [command, ...rest] = argv;
-  if (command !== 'status') throw new UsageError(command === undefined || command === '--help' || command === '-h' ? '' : `unknown command ${JSON.stringify(command)}`);
+  // Asking for help succeeds (exit 0); no command at all is bad usage (exit 2), as README says.
+  if (command !== 'status') throw new UsageError(command === '--help' || command === '-h' ? '' : command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}`);
   const args: Args = { port: Number(env.NODE_CLUSTER_CLIENT_PORT || DEFAULT_PORT), json: false, secretDir: undefined, timeout: 3000 };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;

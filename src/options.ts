@@ -52,6 +52,13 @@ export interface ClusterOptions {
    * Default: none.
    */
   idempotentMethods?: readonly string[];
+  /**
+   * The process that owns the real client (leader, single mode) sends its own calls' arguments
+   * and results through the transcode too, as a follower's cross the wire: a one-process dev run
+   * then gets the same values, and the same CodecErrors, as production. Default false (its calls
+   * go straight to the real client, no copies).
+   */
+  encodeLocalCalls?: boolean;
 }
 
 /** The port the processes compete for when neither the option nor the env names one (cluster-client's). */
@@ -107,6 +114,7 @@ export const DEFAULTS: Readonly<Omit<OptionFields, 'name'>> = Object.freeze({
   secret: undefined,
   secretDir: undefined,
   idempotentMethods: Object.freeze([]) as readonly string[],
+  encodeLocalCalls: false,
 });
 
 /** How one field is read and checked. */
@@ -218,6 +226,7 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
   isCheckHeartbeat: boolean,
   autoGenerate: boolean,
   isBroadcast: boolean,
+  encodeLocalCalls: boolean,
   subscribeTimeout: duration(1, true),
   singleMode: { ...boolean, env: { variable: 'NODE_CLUSTER_CLIENT_SINGLE_MODE', parse: (raw) => raw === '1' } },
 };

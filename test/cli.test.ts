@@ -69,6 +69,12 @@ describe('leaderlink status', () => {
     const bad = await run(process.execPath, [BIN, 'status', '--port', 'abc'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain('--port must be an integer');
+    // No command at all is bad usage too (README: 2); asking for help is not.
+    const none = await run(process.execPath, [BIN], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect(none).toMatchObject({ code: 2 });
+    expect((none as { stderr: string }).stderr).toContain('no command given');
+    const help = await run(process.execPath, [BIN, '--help'], { timeout: 20_000 });
+    expect(help.stderr).toContain('usage: leaderlink status');
   });
 });
 

@@ -65,6 +65,37 @@ describe('leader and follower over loopback', () => {
     }
   });
 
+  it('Map and Set cross the socket; with encodeLocalCalls the leader\'s own calls get the same values and errors as a follower\'s', async () => {
+    const leader = make({ encodeLocalCalls: true });
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
+    expect(follower.role).toBe('follower');
+    const value = { m: new Map<unknown, unknown>([['a', new Set([1, 2])], [3, 'x']]) };
+    expect(await follower.echo(value)).toStrictEqual(value);
+    class Point {
+      constructor(public x: number) {}
+    }
+    const sent = { p: new Point(1), value };
+    const viaFollower = await follower.echo(sent);
+    const viaLeader = await leader.echo(sent);
+    // Same values on both roles: a class instance arrives as a plain object, a copy, not the original.
+    expect(viaLeader).toStrictEqual(viaFollower);
+    expect(viaLeader).toStrictEqual({ p: { x: 1 }, value });
+    expect((viaLeader as typeof sent).value).not.toBe(value);
+    const bad = { cb: () => 1 };
+    const errors = await Promise.all([follower.echo(bad).catch((e: unknown) => e), leader.echo(bad).catch((e: unknown) => e)]);
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(CodecError);
+      expect((err as Error).message).toBe('[leaderlink:T] echo(): cannot encode a function at args[0].cb');
+    }
+    // Without the option the leader's calls hand over the real client's own objects (no copies).
+    const plain = make({ name: 'T2' });
+    await plain.ready();
+    expect(plain.role).toBe('leader');
+    expect(await plain.echo(sent)).toBe(sent);
+  });
+
   it('carries BigInt arguments and results across the socket', async () => {
     const leader = make();
     await leader.ready();
@@ -291,7 +322,12 @@ describe('leader and follower over loopback', () => {
     const codec = await follower.echo(1).catch((e: unknown) => e);
     expect(codec).toBeInstanceOf(CodecError);
     expect(codec).toMatchObject({ name: 'CodecError', code: 'LEADERLINK_CODEC' });
-    expect((codec as Error).message).toMatch(/cannot encode the result of echo\(\)/);
+    expect((codec as Error).message).toBe('[leaderlink:T] echo(): cannot encode a circular structure at result.self');
+    expect(codec).toMatchObject({ what: 'a circular structure', root: 'result', path: '.self' });
+    // An argument that cannot cross fails at the caller, naming the call, the argument and where.
+    const arg = await follower.echo({ list: [{ onData: () => 1 }] }).catch((e: unknown) => e);
+    expect(arg).toBeInstanceOf(CodecError);
+    expect((arg as Error).message).toBe('[leaderlink:T] echo(): cannot encode a function at args[0].list[0].onData');
     // The remote stack is kept: it shows where the leader raised it.
     expect((codec as Error).stack).toMatch(/^CodecError: /);
   });
@@ -382,6 +418,8 @@ describe('leader and follower over loopback', () => {
     const err = await inflight;
     expect(err).toBeInstanceOf(ConnectionClosedError);
     expect(err).toMatchObject({ code: 'LEADERLINK_CONNECTION_CLOSED' });
+    // The text MIGRATING.md gives: the leader's address, not "peer" (a closed socket forgets it).
+    expect((err as Error).message).toMatch(new RegExp(`^\\[follower:T\\] connection to 127\\.0\\.0\\.1:${h.port} closed while invoke slow\\(\\) was in flight`));
     expect(Date.now() - closedAt).toBeLessThan(1000);
     // The follower is alone now: it becomes the leader and serves the next call.
     expect(await follower.echo('after')).toBe('after');

@@ -56,6 +56,7 @@ describe('options table', () => {
     ['autoGenerate', [false], [1], /^option autoGenerate must be a boolean, got 1$/],
     ['isBroadcast', [false], [[]], /^option isBroadcast must be a boolean, got an array$/],
     ['singleMode', [true], [{}], /^option singleMode must be a boolean, got an object$/],
+    ['encodeLocalCalls', [true, false], ['yes'], /^option encodeLocalCalls must be a boolean, got "yes"$/],
   ];
 
   it('covers every field in the rows below', () => {

@@ -8,12 +8,19 @@
  *    {"~":"n","v":"NaN"|"Infinity"|"-Infinity"|"-0"}, {"~":"d","v":ms|null} Date,
  *    {"~":"b","o":offset,"l":length} Buffer/Uint8Array (bytes at side[offset..offset+length)),
  *    {"~":"e","v":{name,message,code,stack,...fields}} Error (a leaderlink error comes back as
- *    its own class), {"~":"i","v":"-123"} BigInt (decimal digits, optional leading "-"). A user
+ *    its own class), {"~":"i","v":"-123"} BigInt (decimal digits, optional leading "-"),
+ *    {"~":"m","v":[[key,value],...]} Map, {"~":"s","v":[value,...]} Set. A user
  *    key starting with "~" is escaped by prepending one more "~" ("~x" -> "~~x", "~" -> "~~").
  *  - any other first byte: plain UTF-8 JSON (JSON.stringify never starts with 0x00..0x08). Used
  *    when the value holds only JSON-exact data (finite numbers, no undefined, no BigInt, no
  *    Date/Buffer/Error, no class instances, no key starting with "~"); decoding it is a bare
  *    JSON.parse.
+ *
+ * What cannot cross is an error, never a silent loss: a function or a symbol anywhere in the
+ * value, and a circular structure, throw a CodecError whose `path` says where (`.a.b[2]`,
+ * relative to the value; callers prefix `args[0]`, `result`...). A class instance is sent as
+ * its own enumerable fields (or its toJSON), as JSON.stringify does: it arrives as a plain
+ * object (README says so). Symbol keys are not sent.
  *
  * Buffers never pass through JSON (Buffer.prototype.toJSON is never called): their bytes are
  * copied once into the side table on encode (the send path, encodeForWire / packArgsForWire,
@@ -43,8 +50,64 @@ const BIGINT_DIGITS = /^(?:0|-?[1-9][0-9]*)$/;
 /** Most digits of a BigInt (about 3.3 million bits): decoding costs ~0.15 us per digit. */
 const MAX_BIGINT_DIGITS = 1_000_000;
 
+/** What a function or symbol inside an Error's fields becomes: left out, as serializeError does with the error's own. */
 const DROP: unique symbol = Symbol('drop');
 export const U32_MAX = 0xffff_ffff;
+
+/** A CodecError for a value that cannot cross, with where it is inside the value encoded. */
+export interface UnencodableError extends CodecError {
+  /** What it is: "a function", "a symbol", "a circular structure". */
+  readonly what: string;
+  /** The value encoded: "value" (the codec's own name for it), "args[1]", "result"... */
+  root: string;
+  /** Where inside it: "" (the value itself), ".a.b[2]", "<map value of \"k\">". */
+  path: string;
+}
+
+function unencodable(what: string): UnencodableError {
+  const err = new CodecError(`cannot encode ${what}`) as CodecError & { what: string; root: string; path: string };
+  err.what = what;
+  err.root = 'value';
+  err.path = '';
+  return err;
+}
+
+export function isUnencodable(err: unknown): err is UnencodableError {
+  return err instanceof CodecError && typeof (err as Partial<UnencodableError>).what === 'string';
+}
+
+/** Prepends one step of the path (the walk unwinds from the bad value up to the root). */
+function within(err: unknown, step: string): unknown {
+  if (isUnencodable(err)) err.path = step + err.path;
+  return err;
+}
+
+/** Names the value an unencodable error is about ("args[1]", "result"), in its message too. */
+export function rootedAt<E>(err: E, root: string): E {
+  if (isUnencodable(err)) {
+    err.root = root;
+    err.message = `cannot encode ${err.what} at ${root}${err.path}`;
+  }
+  return err;
+}
+
+const IDENT = /^[A-Za-z_$][\w$]*$/;
+const keyStep = (k: string): string => (IDENT.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`);
+
+/**
+ * The CodecError of an unencodable value told with its context, `<context>: cannot encode <what>
+ * at <root><path>` (e.g. "[leaderlink:Registry] getData(): cannot encode a function at
+ * args[1].onData"), keeping what / root / path; any other error is returned as it is.
+ */
+export function unencodableIn(err: unknown, context: string, root?: string): unknown {
+  if (!isUnencodable(err)) return err;
+  const r = root ?? err.root;
+  const out = new CodecError(`${context}: cannot encode ${err.what} at ${r}${err.path}`, { cause: err }) as CodecError & { what: string; root: string; path: string };
+  out.what = err.what;
+  out.root = r;
+  out.path = err.path;
+  return out;
+}
 
 /* ------------------------------------------------------------------ encode */
 
@@ -91,6 +154,8 @@ interface EncodeState {
   side: Uint8Array[];
   sideLen: number;
   ancestors: Set<object>;
+  /** > 0 inside an Error: its fields are a description, where a function is left out (an HTTP error's config), not a failure. */
+  inError: number;
 }
 
 function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
@@ -114,7 +179,7 @@ function bigintTag(n: bigint): object {
   return { [MARK]: 'i', v };
 }
 
-/** Turns a value into a JSON-exact tree (special values tagged); DROP for functions/symbols. */
+/** Turns a value into a JSON-exact tree (special values tagged); throws for what cannot cross. */
 function toTagged(v: unknown, st: EncodeState): unknown {
   switch (typeof v) {
     case 'string':
@@ -127,8 +192,11 @@ function toTagged(v: unknown, st: EncodeState): unknown {
     case 'bigint':
       return bigintTag(v);
     case 'function':
+      if (st.inError > 0) return DROP;
+      throw unencodable('a function');
     case 'symbol':
-      return DROP;
+      if (st.inError > 0) return DROP;
+      throw unencodable('a symbol');
     default:
       break;
   }
@@ -144,19 +212,56 @@ function toTagged(v: unknown, st: EncodeState): unknown {
     const t = obj.getTime();
     return { [MARK]: 'd', v: t === t ? t : null };
   }
-  if (st.ancestors.has(obj)) throw new CodecError('cannot encode a circular structure');
+  if (st.ancestors.has(obj)) throw unencodable('a circular structure');
   st.ancestors.add(obj);
   let out: unknown;
   if (obj instanceof Error) {
-    out = { [MARK]: 'e', v: toTagged(serializeError(obj), st) };
+    st.inError++;
+    try {
+      out = { [MARK]: 'e', v: toTagged(serializeError(obj), st) };
+    } finally {
+      st.inError--;
+    }
   } else if (Array.isArray(obj)) {
     const len = obj.length;
     const arr = new Array<unknown>(len);
-    for (let i = 0; i < len; i++) {
-      const r = toTagged(obj[i], st);
-      arr[i] = r === DROP ? null : r;
+    let i = 0;
+    try {
+      for (; i < len; i++) {
+        const r = toTagged(obj[i], st);
+        arr[i] = r === DROP ? null : r;
+      }
+    } catch (err) {
+      throw within(err, `[${i}]`);
     }
     out = arr;
+  } else if (obj instanceof Map) {
+    const entries: unknown[] = [];
+    let i = 0;
+    for (const [k, v] of obj) {
+      let step = `<map key ${i}>`;
+      try {
+        const key = toTagged(k, st);
+        step = `<map value of ${typeof k === 'string' ? JSON.stringify(k) : `key ${i}`}>`;
+        entries.push([key, toTagged(v, st)]);
+      } catch (err) {
+        throw within(err, step);
+      }
+      i++;
+    }
+    out = { [MARK]: 'm', v: entries };
+  } else if (obj instanceof Set) {
+    const values: unknown[] = [];
+    let i = 0;
+    try {
+      for (const v of obj) {
+        values.push(toTagged(v, st));
+        i++;
+      }
+    } catch (err) {
+      throw within(err, `<set value ${i}>`);
+    }
+    out = { [MARK]: 's', v: values };
   } else if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
     // Same as JSON.stringify: the value is whatever toJSON returns.
     out = toTagged((obj as { toJSON(key: string): unknown }).toJSON(''), st);
@@ -165,7 +270,12 @@ function toTagged(v: unknown, st: EncodeState): unknown {
     const keys = Object.keys(obj);
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      const r = toTagged((obj as Record<string, unknown>)[k], st);
+      let r: unknown;
+      try {
+        r = toTagged((obj as Record<string, unknown>)[k], st);
+      } catch (err) {
+        throw within(err, keyStep(k));
+      }
       if (r === DROP) continue;
       setOwn(res, k.charCodeAt(0) === MARK_CODE ? MARK + k : k, r);
     }
@@ -175,7 +285,7 @@ function toTagged(v: unknown, st: EncodeState): unknown {
   return out;
 }
 
-/** The tagged encoding of a value, before its bytes are laid out; null for a top-level function/symbol. */
+/** The tagged encoding of a value, before its bytes are laid out. */
 export interface Tagged {
   json: string;
   jsonLen: number;
@@ -183,15 +293,14 @@ export interface Tagged {
   sideLen: number;
 }
 
-export function tag(value: unknown): Tagged | null {
+export function tag(value: unknown): Tagged {
   if (value instanceof Uint8Array) {
     // A Buffer on its own (a file, a znode's data): the same bytes as the walk below gives.
     const json = `${LONE_BUFFER_PREFIX}${value.length}}`;
     return { json, jsonLen: json.length, side: [value], sideLen: value.length };
   }
-  const st: EncodeState = { side: [], sideLen: 0, ancestors: new Set() };
+  const st: EncodeState = { side: [], sideLen: 0, ancestors: new Set(), inError: 0 };
   const tree = toTagged(value, st);
-  if (tree === DROP) return null;
   const json = JSON.stringify(tree);
   const jsonLen = Buffer.byteLength(json, 'utf8');
   if (jsonLen > U32_MAX) throw new CodecError(`encoded JSON of ${jsonLen} bytes is too large`);
@@ -219,12 +328,11 @@ export function joinTagged(t: Tagged): Buffer {
 }
 
 function encodeTagged(value: unknown): Buffer {
-  const t = tag(value);
-  if (t === null) return Buffer.alloc(0); // a top-level function or symbol encodes like undefined
-  return joinTagged(t);
+  return joinTagged(tag(value));
 }
 
 export function encodeFailure(err: unknown): Error {
+  if (isUnencodable(err)) return rootedAt(err, err.root);
   if (err instanceof CodecError) return err;
   if (err instanceof RangeError) {
     return new CodecError(`cannot encode value: ${err.message} (too deeply nested or too large?)`, { cause: err });
@@ -375,6 +483,14 @@ function fromSpecial(v: Record<string, unknown>, side: Buffer): unknown {
       break;
     case 'e':
       if (isObject(val) && !Array.isArray(val) && !hasOwn.call(val, MARK)) return deserializeError(fromTagged(val, side));
+      break;
+    case 'm':
+      if (Array.isArray(val) && val.every((e) => Array.isArray(e) && e.length === 2)) {
+        return new Map((val as unknown[][]).map(([k, e]) => [isObject(k) ? fromTagged(k, side) : k, isObject(e) ? fromTagged(e, side) : e]));
+      }
+      break;
+    case 's':
+      if (Array.isArray(val)) return new Set(fromTagged(val as unknown as Record<string, unknown>, side) as unknown[]);
       break;
     default:
       throw new CodecError(`unknown tag ${typeof tag === 'string' ? JSON.stringify(tag.slice(0, 20)) : typeof tag}`);

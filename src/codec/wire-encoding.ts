@@ -8,7 +8,7 @@
 import { CodecError } from '../errors.js';
 import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './byte-parts.js';
 import {
-  decodeRange, defaultTranscode, encodeFailure, isPlain, joinTagged, plainJson, tag, taggedHead, TAGGED_HEADER, U32_MAX,
+  decodeRange, defaultTranscode, encodeFailure, isPlain, joinTagged, plainJson, rootedAt, tag, taggedHead, TAGGED_HEADER, U32_MAX,
   type Transcode,
 } from './value-format.js';
 
@@ -35,7 +35,6 @@ function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): 
   try {
     if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
     const t = tag(value);
-    if (t === null) return EMPTY;
     const length = TAGGED_HEADER + t.jsonLen + t.sideLen;
     if (length < joinBelow || t.side.length === 0) return joinTagged(t);
     return { head: taggedHead(t, 0), side: t.side, length };
@@ -137,7 +136,12 @@ export function packArgsForWire(args: readonly unknown[], transcode: Transcode, 
   let big = false;
   for (let i = 0; i < count; i++) {
     // Never joined here: the pieces of small arguments are copied into the packed buffer below.
-    const e = encodePieces(args[i], transcode, 0);
+    let e: Encoded;
+    try {
+      e = encodePieces(args[i], transcode, 0);
+    } catch (err) {
+      throw rootedAt(err, `args[${i}]`);
+    }
     if (!(e instanceof Uint8Array) && transcode !== defaultTranscode) {
       throw new CodecError(`transcode.encode returned ${typeof e} for argument ${i}, expected a Buffer`);
     }

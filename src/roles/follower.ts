@@ -6,6 +6,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
+import { unencodableIn } from '../codec/value-format.js';
 import { packArgsForWire } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
@@ -188,7 +189,8 @@ export class Follower implements Role {
         return Promise.resolve(undefined);
       }
     } catch (err) {
-      return Promise.reject(err as Error);
+      // An argument that cannot cross says which call, which argument and where in it.
+      return Promise.reject(unencodableIn(err, `[leaderlink:${this.#opts.name}] ${method}()`) as Error);
     }
     return this.#conn.request(conn, app, timeout, this.#answer, this.#failed);
   }

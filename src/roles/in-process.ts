@@ -1,3 +1,6 @@
+import type { ResolvedOptions } from '../options.js';
+import { packArgs, unpackArgs } from '../codec/wire-encoding.js';
+import { unencodableIn } from '../codec/value-format.js';
 import type { RealClientHost } from './host.js';
 import type { Listener, RoleStats, TrafficCounters } from './types.js';
 
@@ -10,15 +13,18 @@ export abstract class InProcessRole {
   protected readonly host: RealClientHost;
   readonly #onError: (err: Error) => void;
   readonly #countInvokes: TrafficCounters | undefined;
+  /** Set with option encodeLocalCalls: this wrapper's calls cross the codec as a follower's do. */
+  readonly #codec: Pick<ResolvedOptions, 'name' | 'transcode'> | undefined;
 
   /**
    * `onError` hears this wrapper's own oneway failures. `countInvokes`, if given, counts this
    * wrapper's invokes and their failures (single mode; a leader counts what it serves followers).
    */
-  protected constructor(host: RealClientHost, onError: (err: Error) => void, countInvokes?: TrafficCounters) {
+  protected constructor(host: RealClientHost, onError: (err: Error) => void, options: ResolvedOptions, countInvokes?: TrafficCounters) {
     this.host = host;
     this.#onError = onError;
     this.#countInvokes = countInvokes;
+    this.#codec = options.encodeLocalCalls ? options : undefined;
   }
 
   get realClient(): object {
@@ -44,11 +50,33 @@ export abstract class InProcessRole {
   invoke(method: string, args: unknown[], oneway: boolean): Promise<unknown> {
     const traffic = this.#countInvokes;
     if (traffic) traffic.invokes++;
-    const p = this.host.call(method, args);
+    const p = this.#codec ? this.#callThroughCodec(this.#codec, method, args) : this.host.call(method, args);
     if (traffic) p.catch(() => void traffic.errors++);
     if (!oneway) return p;
     p.catch(this.#onError);
     return Promise.resolve(undefined);
+  }
+
+  /**
+   * The call as a follower's would be: arguments encoded and decoded before the real client gets
+   * them, its result after, so a one-process dev run sees the values (and CodecErrors) that
+   * followers see in production. Listeners already get decoded copies of pushed values.
+   */
+  #callThroughCodec(codec: Pick<ResolvedOptions, 'name' | 'transcode'>, method: string, args: unknown[]): Promise<unknown> {
+    const context = `[leaderlink:${codec.name}] ${method}()`;
+    let decoded: unknown[];
+    try {
+      decoded = args.length === 0 ? args : unpackArgs(packArgs(args, codec.transcode), args.length, codec.transcode);
+    } catch (err) {
+      return Promise.reject(unencodableIn(err, context) as Error);
+    }
+    return this.host.call(method, decoded).then((result) => {
+      try {
+        return result === undefined ? undefined : codec.transcode.decode(codec.transcode.encode(result));
+      } catch (err) {
+        throw unencodableIn(err, context, 'result');
+      }
+    });
   }
 
   protected subscriptionStats(): RoleStats['subscriptions'] {

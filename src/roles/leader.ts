@@ -5,6 +5,7 @@ import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
 import type { AppBytes } from '../codec/byte-parts.js';
+import { isUnencodable, unencodableIn } from '../codec/value-format.js';
 import { encodeForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
@@ -75,7 +76,14 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
    */
   constructor(init: LeaderInit) {
     const pushes = new PushFrames(init.options.transcode);
-    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, (key, value) => pushes.encodeValue(key, value)), init.onError);
+    const encodePush = (key: string, value: unknown): Buffer => {
+      try {
+        return pushes.encodeValue(key, value);
+      } catch (err) {
+        throw unencodableIn(err, `[leaderlink:${init.options.name}] a value pushed for ${key}`, 'value');
+      }
+    };
+    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, encodePush), init.onError, init.options);
     this.#pushes = pushes;
     this.#opts = init.options;
     this.#slot = init.slot;
@@ -356,7 +364,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       try {
         data = encodeForWire(result, this.#opts.transcode);
       } catch (e) {
-        this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the result of ${method}(): ${(e as Error).message}`, { cause: e }), trace);
+        const context = `[leaderlink:${this.#opts.name}] ${method}()`;
+        this.#refuse(connection, frame, oneway, isUnencodable(e) ? unencodableIn(e, context, 'result') as Error
+          : new CodecError(`${context}: cannot encode the result: ${(e as Error).message}`, { cause: e }), trace);
         return;
       }
       connection.respond(frame.id, INVOKE_OK, data);

@@ -27,7 +27,7 @@ export class Single extends InProcessRole implements Role {
   constructor(options: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
     const entry = acquire(options, methods, createRealClient);
     const traffic = emptyTraffic();
-    super(entry.host, onError, traffic);
+    super(entry.host, onError, options, traffic);
     this.#name = options.name;
     this.#onError = onError;
     this.#traffic = traffic;

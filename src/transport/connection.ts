@@ -82,10 +82,13 @@ export class Connection extends EventEmitter {
   #corked = false;
   #closed = false;
   #closeError: Error | undefined;
+  /** host:port of the peer, read while connected: a closed socket no longer knows it. */
+  #remote: string | undefined;
 
   constructor(opts: ConnectionOptions) {
     super();
     this.socket = opts.socket;
+    this.#remote = this.#readRemote();
     this.#logger = opts.logger;
     this.#label = opts.label;
     this.#decoder = new FrameDecoder({ maxFrameSize: opts.maxFrameSize });
@@ -337,8 +340,12 @@ export class Connection extends EventEmitter {
   }
 
   #peerAddress(): string {
+    return (this.#remote ??= this.#readRemote()) ?? 'peer';
+  }
+
+  #readRemote(): string | undefined {
     const s = this.socket;
-    return s.remotePort ? `${s.remoteAddress}:${s.remotePort}` : 'peer';
+    return s.remotePort ? `${s.remoteAddress}:${s.remotePort}` : undefined;
   }
 }
 
