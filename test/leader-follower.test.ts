@@ -292,13 +292,19 @@ describe('leader and follower over loopback', () => {
     const a = make({ name: 'A' });
     await a.ready();
     // isLeader false: B must follow, and the leader process has no client B. The leader answers
-    // at 90 % of B's wait, so the answer has 10 % of it (200 ms) to arrive on a loaded machine.
-    const b = make({ name: 'B', isLeader: false, connectTimeout: 300, maxWaitTime: 2000 });
+    // after B's connectTimeout (its channelWait), not at 90 % of maxWaitTime (27 s by default).
+    const b = make({ name: 'B', isLeader: false, connectTimeout: 500 });
+    expect(b.clusterOptions.maxWaitTime).toBe(30000);
+    const started = Date.now();
     const err = await b.ready().catch((e: unknown) => e);
+    const took = Date.now() - started;
     expect(err).toBeInstanceOf(ChannelNotFoundError);
     expect(err).toBeInstanceOf(LeaderlinkError);
     expect(err).toMatchObject({ name: 'ChannelNotFoundError', code: 'LEADERLINK_NO_CHANNEL' });
-    expect((err as Error).message).toMatch(/no client named "B"/);
+    expect((err as Error).message).toMatch(/no client named "B" after 500ms \(the follower's connectTimeout\); only: A/);
+    expect(took).toBeGreaterThanOrEqual(450);
+    // Far below the 27 s of before; generous for a loaded machine.
+    expect(took).toBeLessThan(15_000);
   });
 
   it('errors leaderlink raises at the leader arrive at the follower as instances of their class', async () => {

@@ -161,8 +161,8 @@ export class FollowerHandshake<T extends FirstFrame = FirstFrame> {
   }
 
   /** `port`: the port this follower dialled (on 127.0.0.1). */
-  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string): FollowerHandshake<RegisterChannel> {
-    return new FollowerHandshake(credentials, hello, port, (clientNonce) => ({ type: MSG.registerChannel, channelName, pid: process.pid, clientNonce }));
+  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string, channelWait?: number): FollowerHandshake<RegisterChannel> {
+    return new FollowerHandshake(credentials, hello, port, (clientNonce) => ({ type: MSG.registerChannel, channelName, pid: process.pid, channelWait, clientNonce }));
   }
 
   static status(credentials: SecretSource, hello: Hello, port: number): FollowerHandshake<Status> {

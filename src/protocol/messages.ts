@@ -37,7 +37,8 @@ export type Hello = { type: typeof MSG.hello; nonce: string; version?: number; p
  * Follower -> leader, first frame. `clientNonce` and `proof` are left unchecked here: the
  * handshake verifies them (and tells "no handshake at all" from "a wrong one").
  */
-export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
+/** `channelWait`: how long (ms) the follower lets the leader wait for a client of that name to be created there (its connectTimeout). */
+export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; channelWait?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
 export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown };
 /** `leaderlink status`: authenticated like a registration, for the channel ''. */
 export type Status = { type: typeof MSG.status; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
@@ -146,6 +147,7 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
     case MSG.registerChannel:
       if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
       optionalInt(c, 'pid');
+      optionalInt(c, 'channelWait');
       return conn as RegisterChannel;
     case MSG.status:
       optionalInt(c, 'pid');

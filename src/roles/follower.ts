@@ -101,10 +101,11 @@ export class Follower implements Role {
   async #register(hello: Hello): Promise<void> {
     const { name } = this.#opts;
     // The hello already proved a live leaderlink leader (within connectTimeout). What remains is
-    // waiting for its real client to be ready, or for its process to create this channel: as
-    // long as a follower waits for a leader at all (maxWaitTime), like cluster-client's retries.
+    // waiting for its real client to be ready: as long as a follower waits for a leader at all
+    // (maxWaitTime), like cluster-client's retries. A channel its process does not have is
+    // answered sooner: after `channelWait` (connectTimeout), so a wrong name fails in seconds.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name);
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout);
     let res: Frame;
     try {
       res = await this.#conn.request(handshake.request, null, wait);

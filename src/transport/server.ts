@@ -372,10 +372,12 @@ export class PortServer {
       handler.accept(connection, frame, leaderProof);
       return;
     }
-    // Park until a leader of that name in this process opens its slot, or the follower gives up.
-    // Answer a little before the follower's own deadline so it gets the real reason.
-    // The timeout is the peer's u32: clamp it to what a timer can wait.
-    const wait = frame.timeout > 0 ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(frame.timeout * 0.9))) : REGISTER_DEADLINE_MS;
+    // Park until a leader of that name in this process opens its slot, or for the follower's
+    // `channelWait` (its connectTimeout), and always a little before the follower's own deadline
+    // so it gets the real reason. The timeout is the peer's u32: clamp it to what a timer can wait.
+    const deadline = frame.timeout > 0 ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(frame.timeout * 0.9))) : REGISTER_DEADLINE_MS;
+    const wanted = first.channelWait;
+    const wait = wanted !== undefined && wanted > 0 ? Math.min(wanted, deadline) : deadline;
     let set = this.#parked.get(channelName);
     if (!set) this.#parked.set(channelName, (set = new Set()));
     const entry = {
@@ -385,7 +387,7 @@ export class PortServer {
       timer: setTimeout(() => {
         set.delete(entry);
         if (set.size === 0 && this.#parked.get(channelName) === set) this.#parked.delete(channelName);
-        const err = new ChannelNotFoundError(`[leaderlink] the leader on port ${this.port} (pid ${process.pid}) has no client named "${channelName}" after ${wait}ms; only: ${this.channelNames.join(', ') || 'none'}`);
+        const err = new ChannelNotFoundError(`[leaderlink] the leader on port ${this.port} (pid ${process.pid}) has no client named "${channelName}" after ${wait}ms (the follower's connectTimeout); only: ${this.channelNames.join(', ') || 'none'}`);
         connection.respond(frame.id, { type: MSG.registerChannelRes, success: false, leaderProof, error: serializeError(err) });
         connection.close(err, true);
       }, wait),
