@@ -6,6 +6,7 @@ import { expectMessage, InvalidMessage, MSG, type Hello } from './protocol/messa
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { Connection } from './transport/connection.js';
+import { portOwnerUid } from './transport/port-owner.js';
 import { PortServer, type ChannelSlot } from './transport/server.js';
 
 const debug = debugFor('election');
@@ -19,7 +20,8 @@ export type Elected =
 // How often a follower that waits for a leader (isLeader: false) knocks on the port.
 const WAIT_POLL_MS = 50;
 // A leaderlink leader says hello as it accepts; a port holder still mute after this long is asked,
-// in cluster-client 3.x's own words, to register us: a cluster-client leader answers that.
+// in cluster-client 3.x's own words, to register us: a cluster-client leader answers that. Only a
+// holder of our own uid is asked (the question names the channel; see awaitHello).
 const FOREIGN_PROBE_MS = 300;
 // A holder that closed this many connections in a row without a hello may be a leader going
 // away; past that the pauses double from 20 ms up to HELLOLESS_MAX_PAUSE_MS.
@@ -84,7 +86,8 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
         opts.logger.warn('[leaderlink:%s] port %d: the process holding it closes connections without a leaderlink hello; retrying with backoff', name, port);
       }
       if (Date.now() - hellolessSince >= opts.connectTimeout) {
-        throw new ForeignListenerError(port, name, `closed ${helloless} connections in ${Date.now() - hellolessSince}ms without a leaderlink hello`);
+        const reason = `closed ${helloless} connections in ${Date.now() - hellolessSince}ms without a leaderlink hello`;
+        throw new ForeignListenerError(port, name, reason, (await portOwnerUid(port)) ?? undefined);
       }
     } else {
       helloless = 0;
@@ -109,6 +112,10 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
  * once with ForeignLeaderError instead of waiting out connectTimeout. A leaderlink leader that
  * was merely slow says hello first (it writes hello before it reads anything) and then refuses
  * the unauthenticated probe, so that connection is dropped and the caller competes again.
+ * The probe names the channel (cluster-client answers only for its own name), so it is sent only
+ * when the kernel's socket table says the holder runs as our own uid, who could read the secret
+ * anyway. Another uid, or an owner we cannot tell (not Linux, /proc unreadable), is never told
+ * the name: it gets nothing from us and is named at connectTimeout (docs/SECURITY.md).
  */
 export function awaitHello(connection: Connection, timeout: number, port: number, name: string, signal?: AbortSignal): Promise<Hello | null> {
   return new Promise((resolve, reject) => {
@@ -118,22 +125,44 @@ export function awaitHello(connection: Connection, timeout: number, port: number
       resolve(null);
     };
     let probed = false;
+    let notProbed = false; // the holder was mute, but not of our uid: not asked
     let settled = false;
+    // Who holds the port, read once and only for a holder that has not said hello: our end of
+    // the connection picks its accepted socket out of /proc/net/tcp (read now: a closed socket
+    // forgets its port).
+    const clientPort = connection.socket.localPort;
+    let owner: Promise<number | undefined> | undefined;
+    const ownerUid = (): Promise<number | undefined> => (owner ??= portOwnerUid(port, clientPort).then((uid) => uid ?? undefined, () => undefined));
+    // Rejects once the owner is known (a few ms): the error names its uid.
+    const fail = (reason: string): void => {
+      void ownerUid().then((uid) => reject(new ForeignListenerError(port, name, reason, uid)));
+    };
+    const ourUid = process.getuid?.();
     const timer = setTimeout(() => {
       done();
       connection.close();
-      reject(new ForeignListenerError(port, name, `accepted the connection but sent no leaderlink hello within ${timeout}ms (connectTimeout); a cluster-client 3.x leader of another channel, another program, or a frozen leader`));
+      fail(`accepted the connection but sent no leaderlink hello within ${timeout}ms (connectTimeout); ${notProbed
+        ? 'not asked whether it is a cluster-client 3.x leader: that question names the channel, and only a process of our own uid may hear it'
+        : 'a cluster-client 3.x leader of another channel, another program, or a frozen leader'}`);
     }, timeout);
     const probe = timeout > FOREIGN_PROBE_MS * 2 ? setTimeout(() => {
-      probed = true;
-      connection.request({ type: MSG.registerChannel, channelName: name }, null, timeout).then((res) => {
-        // Any answer of this type is foreign: a leaderlink leader refuses the probe and closes,
-        // and cluster-client's answer is not a valid leaderlink message (it has no success).
-        if (settled || res.conn.type !== MSG.registerChannelRes) return;
-        done();
-        connection.close();
-        reject(new ForeignLeaderError(port, name));
-      }, () => undefined);
+      void ownerUid().then((uid) => {
+        if (settled) return;
+        if (uid === undefined || uid !== ourUid) {
+          notProbed = true;
+          debug('port %d: mute holder of uid %s, not ours (%s): not probed, the probe would name the channel', port, uid ?? 'unknown', ourUid ?? 'unknown');
+          return;
+        }
+        probed = true;
+        connection.request({ type: MSG.registerChannel, channelName: name }, null, timeout).then((res) => {
+          // Any answer of this type is foreign: a leaderlink leader refuses the probe and closes,
+          // and cluster-client's answer is not a valid leaderlink message (it has no success).
+          if (settled || res.conn.type !== MSG.registerChannelRes) return;
+          done();
+          connection.close();
+          reject(new ForeignLeaderError(port, name));
+        }, () => undefined);
+      });
     }, FOREIGN_PROBE_MS) : undefined;
     const onRequest = (frame: Frame): void => {
       const hello = expectMessage(frame.conn, MSG.hello);
@@ -143,7 +172,7 @@ export function awaitHello(connection: Connection, timeout: number, port: number
       } else if (hello instanceof InvalidMessage && !probed) {
         // A leaderlink leader's first frame is always its hello.
         connection.close(new ProtocolError('expected hello from the leader'));
-        reject(new ForeignListenerError(port, name, `sent a frame that is not a leaderlink hello (${excerpt(hello.reason)})`));
+        fail(`sent a frame that is not a leaderlink hello (${excerpt(hello.reason)})`);
       } else {
         connection.close();
         resolve(null);
@@ -152,7 +181,7 @@ export function awaitHello(connection: Connection, timeout: number, port: number
     const onClose = (err?: Error): void => {
       done();
       // Bytes that are not leaderlink frames (an HTTP server answering our probe, say).
-      if (err instanceof ProtocolError) reject(new ForeignListenerError(port, name, 'sent bytes that are not leaderlink frames'));
+      if (err instanceof ProtocolError) fail('sent bytes that are not leaderlink frames');
       else resolve(null);
     };
     function done(): void {

@@ -53,11 +53,15 @@ export class ForeignLeaderError extends define('ForeignLeaderError', 'LEADERLINK
 /**
  * The port is held by a process that is not a leaderlink leader: it sends bytes that are not a
  * leaderlink hello (an HTTP server), stays mute (sends no hello within connectTimeout), or keeps
- * closing connections without one. `reason` says which, in our words.
+ * closing connections without one. `reason` says which, in our words. `ownerUid` is the uid of
+ * the process holding the port when the kernel's socket table says (Linux), else undefined.
  */
 export class ForeignListenerError extends define('ForeignListenerError', 'LEADERLINK_FOREIGN_LISTENER') {
-  constructor(readonly port: number, readonly channel: string, readonly reason: string) {
-    super(`[leaderlink:${channel}] port ${port} is held by a process that is not a leaderlink leader (127.0.0.1:${port} ${reason}). Stop that process, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+  // Declared, not a parameter property: an unknown owner leaves no key (an own undefined would not survive serialization).
+  declare readonly ownerUid?: number;
+  constructor(readonly port: number, readonly channel: string, readonly reason: string, ownerUid?: number) {
+    super(`[leaderlink:${channel}] port ${port} is held by a process ${ownerUid === undefined ? '' : `of uid ${ownerUid} `}that is not a leaderlink leader (127.0.0.1:${port} ${reason}). Stop that process, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+    if (ownerUid !== undefined) (this as { ownerUid?: number }).ownerUid = ownerUid;
   }
 }
 
