@@ -10,6 +10,7 @@ import { Gate } from './gate.js';
 import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
+import { diagnoseNoLeader, withDiagnosis } from './roles/call-diagnosis.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Single } from './roles/single.js';
@@ -266,8 +267,8 @@ export class ClusterClient extends CompatBase {
       const left = deadline - Date.now();
       if (this.#serving && this.#role !== dead) return Math.max(1, left);
       if (left <= 0) {
-        const what = dead ? 'its leader went away and no new leader took over' : 'no new leader took over';
-        throw new ResponseTimeoutError(`[leaderlink:${this.#opts.name}] ${method}(): ${what} on port ${this.#opts.port} within ${this.#opts.responseTimeout}ms (responseTimeout)`);
+        const { message, diagnosis } = diagnoseNoLeader(this.#opts.name, method, this.#opts.responseTimeout - left, this.#opts.port, dead !== undefined);
+        throw withDiagnosis(new ResponseTimeoutError(message), diagnosis);
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([

@@ -108,6 +108,38 @@ describe('Connection calls', () => {
     expect(failed.length).toBe(3);
   });
 
+  it('a caller whose own event loop was blocked past the deadline takes the answer that arrived meanwhile, not a timeout', async () => {
+    const { caller, peer } = await pair();
+    // The peer answers at once; then (once the answer is written) this process blocks for 1.5 s:
+    // the call's 100 ms timer and its answer are both due when it wakes up.
+    peer.on('request', (f: Frame) => {
+      peer.respond(f.id, { type: MSG.heartbeatRes });
+      setImmediate(() => {
+        const until = Date.now() + 1500;
+        while (Date.now() < until) { /* a stalled event loop */ }
+      });
+    });
+    const frame = await caller.request(HEARTBEAT, null, 100);
+    expect(frame.conn.type).toBe(MSG.heartbeatRes);
+  });
+
+  it('asks onSlowCalls once about an invoke unanswered at 2/3 of its timeout, and lets a role word the timeout', async () => {
+    const { caller } = await pair(); // the peer never answers
+    const asked: number[] = [];
+    const t0 = Date.now();
+    caller.onSlowCalls = () => asked.push(Date.now() - t0);
+    caller.timeoutError = (call) => new ResponseTimeoutError(`invoke ${call.id} probed=${String(call.probed)}`);
+    const invoke = { type: MSG.invoke, method: 'm', argLength: 0, oneway: false } as const;
+    const r = await outcome(caller.request(invoke, null, 600), t0);
+    expect(r.error!.message).toMatch(/^invoke \d+ probed=true$/);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toBeGreaterThanOrEqual(399);
+    expect(asked[0]).toBeLessThan(600);
+    // Not an invoke: never asked about.
+    await outcome(caller.request(HEARTBEAT, null, 200), Date.now());
+    expect(asked).toHaveLength(1);
+  });
+
   it('a frame that cannot be encoded rejects the call and leaves nothing waiting', async () => {
     const { caller } = await pair();
     const failed: Error[] = [];

@@ -34,6 +34,10 @@ describe('parseMessage: every valid message comes back typed, as the same object
     { type: MSG.subscribeResultRes },
     { type: MSG.heartbeat },
     { type: MSG.heartbeatRes },
+    { type: MSG.registerChannelRes, success: true, leaderPid: 9, leaderProof: 'x', callStatus: true },
+    { type: MSG.callStatus },
+    { type: MSG.callStatusRes, seenUpTo: 12, running: 1, ready: true },
+    { type: MSG.callStatusRes, seenUpTo: 0 },
   ];
   for (const conn of valid) {
     it(`${conn.type} ${JSON.stringify(conn).slice(0, 60)}`, () => {
@@ -59,6 +63,10 @@ describe('parseMessage: every valid message comes back typed, as the same object
       expect(parse({ type: MSG.registerChannelRes, success: true, leaderPid: pid })).toMatchObject({ leaderPid: undefined });
     }
     expect(parse({ type: MSG.hello, nonce: NONCE, server: 5 })).toMatchObject({ server: undefined });
+    for (const bad of ['yes', 1, false]) {
+      expect(parse({ type: MSG.registerChannelRes, success: true, callStatus: bad })).toMatchObject({ callStatus: undefined });
+      expect(parse({ type: MSG.callStatusRes, seenUpTo: 1, running: 1.5, ready: bad })).toMatchObject({ running: undefined, ready: typeof bad === 'boolean' ? bad : undefined });
+    }
   });
 
   it('leaves the handshake fields to the handshake', () => {
@@ -77,6 +85,7 @@ describe('parseMessage: every valid message comes back typed, as the same object
 describe('parseMessage: every bad field is named', () => {
   const cases: Array<[Record<string, unknown>, string]> = [
     ...[undefined, 1, null, {}, ['m']].map((method): [Record<string, unknown>, string] => [{ type: MSG.invoke, method, argLength: 0 }, 'method']),
+    ...[undefined, '1', 1.5, null].map((seenUpTo): [Record<string, unknown>, string] => [{ type: MSG.callStatusRes, seenUpTo }, 'seenUpTo']),
     ...[undefined, -1, 1.5, MAX_ARGS + 1, '1', null, true, [1], 1e300].map((argLength): [Record<string, unknown>, string] => [{ type: MSG.invoke, method: 'm', argLength }, 'argLength']),
     ...[MSG.invokeResult, MSG.registerChannelRes, MSG.statusRes].flatMap((type) => [undefined, 'true', 1, null].map((success): [Record<string, unknown>, string] => [{ type, success }, 'success'])),
     ...[MSG.subscribe, MSG.unSubscribe, MSG.subscribeResult].flatMap((type) => [undefined, 7, null, {}, ['k']].map((key): [Record<string, unknown>, string] => [{ type, key }, 'key'])),

@@ -27,6 +27,8 @@ export const MSG = {
   subscribeResultRes: 'subscribe_result_res',
   heartbeat: 'heartbeat',
   heartbeatRes: 'heartbeat_res',
+  callStatus: 'call_status',
+  callStatusRes: 'call_status_res',
 } as const;
 
 export type MessageType = (typeof MSG)[keyof typeof MSG];
@@ -39,7 +41,8 @@ export type Hello = { type: typeof MSG.hello; nonce: string; version?: number; p
  */
 /** `channelWait`: how long (ms) the follower lets the leader wait for a client of that name to be created there (its connectTimeout). */
 export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; channelWait?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
-export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown };
+/** `callStatus`: this leader answers call_status (older leaders do not; their followers never ask). */
+export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown; callStatus?: boolean };
 /** `leaderlink status`: authenticated like a registration, for the channel ''. */
 export type Status = { type: typeof MSG.status; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
 export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderProof?: unknown; status?: unknown; error?: unknown };
@@ -61,10 +64,18 @@ export type SubscribeResult = { type: typeof MSG.subscribeResult; key: string };
 export type SubscribeResultRes = { type: typeof MSG.subscribeResultRes };
 export type Heartbeat = { type: typeof MSG.heartbeat };
 export type HeartbeatRes = { type: typeof MSG.heartbeatRes };
+/** Follower -> leader, only for calls still unanswered late in their timeout: where are they? */
+export type CallStatus = { type: typeof MSG.callStatus };
+/**
+ * `seenUpTo`: the id of the last invoke the leader received on this connection (frames are
+ * handled in order, so every earlier one was received too); `running`: how many of them its real
+ * client is still working on; `ready`: whether its real client is ready.
+ */
+export type CallStatusRes = { type: typeof MSG.callStatusRes; seenUpTo: number; running?: number; ready?: boolean };
 
 export type Message =
   | Hello | RegisterChannel | RegisterChannelRes | Status | StatusRes | Invoke | InvokeResult
-  | Subscribe | UnSubscribe | SubscribeResult | SubscribeResultRes | Heartbeat | HeartbeatRes;
+  | Subscribe | UnSubscribe | SubscribeResult | SubscribeResultRes | Heartbeat | HeartbeatRes | CallStatus | CallStatusRes;
 
 /** Upper bound on the argument count an invoke may announce (a lying count must not allocate). */
 export const MAX_ARGS = 1024;
@@ -133,7 +144,10 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
     case MSG.registerChannelRes:
     case MSG.statusRes:
       if (typeof c.success !== 'boolean') return invalid(type, 'success', 'must be a boolean', c.success);
-      if (type === MSG.registerChannelRes) optionalInt(c, 'leaderPid');
+      if (type === MSG.registerChannelRes) {
+        optionalInt(c, 'leaderPid');
+        if (c.callStatus !== undefined && c.callStatus !== true) c.callStatus = undefined;
+      }
       return conn as InvokeResult | RegisterChannelRes | StatusRes;
     case MSG.subscribe:
     case MSG.unSubscribe:
@@ -143,7 +157,13 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
     case MSG.heartbeat:
     case MSG.heartbeatRes:
     case MSG.subscribeResultRes:
-      return conn as Heartbeat | HeartbeatRes | SubscribeResultRes;
+    case MSG.callStatus:
+      return conn as Heartbeat | HeartbeatRes | SubscribeResultRes | CallStatus;
+    case MSG.callStatusRes:
+      if (!Number.isInteger(c.seenUpTo)) return invalid(type, 'seenUpTo', 'must be an integer', c.seenUpTo);
+      optionalInt(c, 'running');
+      if (c.ready !== undefined && typeof c.ready !== 'boolean') c.ready = undefined;
+      return conn as CallStatusRes;
     case MSG.registerChannel:
       if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
       optionalInt(c, 'pid');

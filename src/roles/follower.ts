@@ -1,6 +1,6 @@
 import { FollowerHandshake } from '../auth/handshake.js';
 import { excerpt, unprovenRefusal } from '../auth/peer-text.js';
-import { AuthenticationError, ClientClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { AuthenticationError, ClientClosedError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
@@ -8,7 +8,8 @@ import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
 import { unencodableIn } from '../codec/value-format.js';
 import { packArgsForWire } from '../codec/wire-encoding.js';
-import type { Connection } from '../transport/connection.js';
+import type { Connection, TimedOutCall } from '../transport/connection.js';
+import { diagnoseFollowerTimeout, withDiagnosis } from './call-diagnosis.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
 import { SubscriptionRegistry, type KeyEntry } from '../subscriptions/registry.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
@@ -16,6 +17,7 @@ import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStat
 const debug = debugFor('follower');
 
 const HEARTBEAT = PreparedConn.of({ type: MSG.heartbeat });
+const CALL_STATUS = PreparedConn.of({ type: MSG.callStatus });
 
 // Invoke headers kept per follower: up to this many methods, each for argument counts below
 // MAX_CACHED_ARGS (oneway or not); other calls serialize theirs each time.
@@ -65,6 +67,12 @@ export class Follower implements Role {
   #lost: ((err?: Error) => void) | undefined;
   #closed = false;
   #leaderPid: number | undefined;
+  /** The leader answers call_status: it can tell where a slow call is. */
+  #statusSupported = false;
+  #statusAsked = false;
+  /** From the leader's last call_status answer: the last invoke id it had received, and whether it was ready. */
+  #seenUpTo = 0;
+  #leaderReady = true;
 
   constructor(init: FollowerInit) {
     this.#opts = init.options;
@@ -132,6 +140,11 @@ export class Follower implements Role {
     this.#conn.authenticated();
     if (handshake.legacy) warnLegacyLeaderOnce(this.#opts);
     if (answer.leaderPid !== undefined) this.#leaderPid = answer.leaderPid;
+    this.#conn.timeoutError = this.#timeoutError;
+    if (answer.callStatus === true) {
+      this.#statusSupported = true;
+      this.#conn.onSlowCalls = this.#askCallStatus;
+    }
     debug('%s: registered with leader pid %s', name, this.#leaderPid);
     this.#startHeartbeat();
   }
@@ -209,6 +222,39 @@ export class Follower implements Role {
   readonly #failed = (err: Error): void => {
     this.#traffic.errors++;
     if (err instanceof ResponseTimeoutError) this.#traffic.timeouts++;
+    else if (err instanceof ConnectionClosedError) withDiagnosis(err, { phase: 'sent', channel: this.#opts.name, leaderPid: this.#leaderPid });
+  };
+
+  /**
+   * Some invoke is still unanswered at 2/3 of its timeout: ask the leader which invokes it has
+   * received (one question at a time; the answer comes behind every frame sent before it).
+   */
+  readonly #askCallStatus = (): void => {
+    if (this.#statusAsked || this.#closed) return;
+    this.#statusAsked = true;
+    this.#conn.request(CALL_STATUS, null, this.#opts.responseTimeout).then((res) => {
+      const status = expectMessage(res.conn, MSG.callStatusRes);
+      if (status instanceof InvalidMessage) return;
+      this.#seenUpTo = Math.max(this.#seenUpTo, status.seenUpTo);
+      this.#leaderReady = status.ready !== false;
+    }, () => undefined).finally(() => {
+      this.#statusAsked = false;
+    });
+  };
+
+  /** The ResponseTimeoutError of an invoke: what phase it was in, from what this follower knows. */
+  readonly #timeoutError = (call: TimedOutCall): Error | undefined => {
+    const conn = call.conn instanceof PreparedConn ? call.conn.conn : call.conn;
+    if (conn.type !== MSG.invoke) return undefined;
+    const now = Date.now();
+    const received = this.#seenUpTo >= call.id;
+    const { message, diagnosis } = diagnoseFollowerTimeout({
+      channel: this.#opts.name, method: String(conn.method), timeout: call.timeout, elapsedMs: now - call.sentAt,
+      leaderPid: this.#leaderPid, statusSupported: this.#statusSupported, probed: call.probed,
+      received, leaderNotReady: received && !this.#leaderReady, unsentBytes: this.#conn.socket.writableLength,
+      leaderSilentMs: now - this.#conn.lastActive, lateMs: call.lateMs,
+    });
+    return withDiagnosis(new ResponseTimeoutError(message), diagnosis);
   };
 
   /** A traced call's invoke header: with the tracer's headers when they are within bounds (else without). */

@@ -33,6 +33,8 @@ interface Session extends Subscriber {
   connection: Connection;
   /** invokes of this follower the real client is still working on */
   inFlight: number;
+  /** id of the last invoke received (frames are handled in order): what call_status answers. */
+  lastInvokeId: number;
   /** It subscribed at least once: its close has hub keys to leave. */
   subscribed: boolean;
   /** its own subscribers, for the keys it names differently from the leader */
@@ -177,7 +179,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       return;
     }
     const session: Session = {
-      connection, inFlight: 0, subscribed: false, renamed: undefined,
+      connection, inFlight: 0, lastInvokeId: 0, subscribed: false, renamed: undefined,
       push: (key, data) => this.#sendPush(connection, key, data),
     };
     this.#sessions.add(session);
@@ -196,7 +198,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     // Answer only once the real client is ready, or with its ready error.
     this.host.ready.then(
       () => {
-        connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof });
+        connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof, callStatus: true });
         if (followerRegisteredChannel.hasSubscribers && !connection.closed) {
           followerRegisteredChannel.publish({ channel: this.#opts.name, port: this.#opts.port, pid: connection.peer.pid } satisfies FollowerContext);
         }
@@ -232,6 +234,10 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         return;
       case MSG.heartbeat:
         connection.respond(frame.id, HEARTBEAT_RES);
+        return;
+      case MSG.callStatus:
+        // A follower's call is late: every invoke it sent before this question has been received.
+        connection.respond(frame.id, { type: MSG.callStatusRes, seenUpTo: session.lastInvokeId, running: session.inFlight, ready: this.host.isReady });
         return;
       case MSG.subscribe:
         this.#onSubscribe(session, frame, msg);
@@ -309,6 +315,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const { method, argLength: count, oneway } = invoke;
     this.#traffic.invokes++;
     const trace = active(serveTrace) ? this.#serveTrace(session, invoke) : undefined;
+    session.lastInvokeId = frame.id;
     if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
         this.#opts.name, connection.peer.pid ?? '?', method);

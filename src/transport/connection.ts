@@ -31,6 +31,26 @@ export interface ConnectionOptions {
 /** Largest frame a peer may send before it has authenticated: a hello, a registration, a refusal. */
 export const PRE_AUTH_MAX_FRAME = 4096;
 
+/**
+ * A timer that fires this much later than it was due means this process itself was stalled
+ * (a long synchronous task, SIGSTOP, swapped out): the answers that arrived meanwhile are still
+ * unread in the socket, so calls are judged only after one more turn of the event loop.
+ */
+const STALLED_MS = 1000;
+
+/** What a role needs to say why a call timed out (see Connection.timeoutError). */
+export interface TimedOutCall {
+  id: number;
+  conn: Message | PreparedConn;
+  timeout: number;
+  /** Date.now() when it was written. */
+  sentAt: number;
+  /** The peer was asked about it (onSlowCalls ran with it). */
+  probed: boolean;
+  /** How late this process's timer judged it (its own event loop was blocked that long). */
+  lateMs: number;
+}
+
 /** Turns the response frame into what the call resolves with (throwing rejects the call). */
 export type Answer<T> = (frame: Frame) => T;
 
@@ -44,6 +64,8 @@ interface Pending {
   deadline: number;
   timeout: number;
   conn: Message | PreparedConn;
+  /** When to tell onSlowCalls it is still pending: 0 = never, -1 = told. */
+  probeAt: number;
 }
 
 /**
@@ -80,6 +102,15 @@ export class Connection extends EventEmitter {
   #timerRef = false;
   #nextId = 1;
   #corked = false;
+  /** The timer's last run found it ran late, and gave the socket one turn to be read first. */
+  #deferred = false;
+  /**
+   * Set by a role whose peer can say where its calls are: called (once per timer run) when some
+   * invoke is still unanswered after 2/3 of its timeout. Only invokes sent after it is set count.
+   */
+  onSlowCalls: (() => void) | undefined;
+  /** Set by a role: the error a call that timed out rejects with (undefined: a plain ResponseTimeoutError). */
+  timeoutError: ((call: TimedOutCall) => Error | undefined) | undefined;
   #closed = false;
   #closeError: Error | undefined;
   /** host:port of the peer, read while connected: a closed socket no longer knows it. */
@@ -150,8 +181,11 @@ export class Connection extends EventEmitter {
         return;
       }
       const deadline = timeout > 0 ? Date.now() + timeout : 0;
-      this.#pending.set(id, { resolve, reject, answer, failed, deadline, timeout, conn });
-      if (deadline !== 0) this.#armTimer(deadline);
+      // The one cost of asking where slow calls are: a number per call, and the shared timer
+      // waking at 2/3 of the earliest call's timeout instead of at its end.
+      const probeAt = deadline !== 0 && this.onSlowCalls !== undefined && isInvoke(conn) ? deadline - Math.floor(timeout / 3) : 0;
+      this.#pending.set(id, { resolve, reject, answer, failed, deadline, timeout, conn, probeAt });
+      if (deadline !== 0) this.#armTimer(probeAt || deadline);
       this.#write(frame);
     });
   }
@@ -206,23 +240,41 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** Rejects the calls past their deadline; re-arms for the earliest one left. */
+  /** Rejects the calls past their deadline, asks about the slow ones; re-arms for the earliest one left. */
   #onTimer = (): void => {
     this.#timer = undefined;
     const now = Date.now();
+    const late = now - this.#timerAt;
+    if (late > STALLED_MS && !this.#deferred) {
+      // Timers run before I/O in each turn of the loop: read what the peer sent while this
+      // process was stalled, then judge (the answers it holds settle their calls first).
+      // (setImmediate runs right after this turn's I/O poll.)
+      this.#deferred = true;
+      setImmediate(this.#onTimer);
+      return;
+    }
+    this.#deferred = false;
     let next = 0;
+    let slow = false;
     for (const [id, p] of this.#pending) {
       if (p.deadline === 0) continue;
       if (p.deadline <= now) {
         this.#pending.delete(id);
-        const err = new ResponseTimeoutError(`[${this.#label}] ${describeCall(p.conn)} got no response within ${p.timeout}ms (responseTimeout)`);
+        const call: TimedOutCall = { id, conn: p.conn, timeout: p.timeout, sentAt: p.deadline - p.timeout, probed: p.probeAt === -1, lateMs: Math.max(0, now - p.deadline) };
+        const err = this.timeoutError?.(call) ?? new ResponseTimeoutError(`[${this.#label}] ${describeCall(p.conn)} got no response within ${p.timeout}ms (responseTimeout)`);
         p.failed?.(err);
         p.reject(err);
-      } else if (next === 0 || p.deadline < next) {
-        next = p.deadline;
+        continue;
       }
+      if (p.probeAt > 0 && p.probeAt <= now) {
+        p.probeAt = -1;
+        slow = true;
+      }
+      const due = p.probeAt > 0 ? p.probeAt : p.deadline;
+      if (next === 0 || due < next) next = due;
     }
     if (next !== 0 && !this.#closed) this.#armTimer(next);
+    if (slow && !this.#closed) this.onSlowCalls?.();
   };
 
   #allocId(): number {
@@ -347,6 +399,10 @@ export class Connection extends EventEmitter {
     const s = this.socket;
     return s.remotePort ? `${s.remoteAddress}:${s.remotePort}` : undefined;
   }
+}
+
+function isInvoke(c: Message | PreparedConn): boolean {
+  return (c instanceof PreparedConn ? c.conn : c).type === MSG.invoke;
 }
 
 function describeCall(c: Message | PreparedConn): string {
