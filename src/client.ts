@@ -11,6 +11,7 @@ import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { diagnoseNoLeader, withDiagnosis } from './roles/call-diagnosis.js';
+import type { Fingerprint } from './roles/fingerprint.js';
 import { Follower } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Single } from './roles/single.js';
@@ -78,6 +79,8 @@ export interface ClusterClient {
 export interface WrapperInit {
   options: ResolvedOptions;
   methods: MethodTable;
+  /** What this client expects of its channel (methods, create() arguments), compared with the peer's. */
+  fingerprint: Fingerprint;
   createRealClient: () => object;
 }
 
@@ -93,6 +96,7 @@ export interface WrapperInit {
 export class ClusterClient extends CompatBase {
   readonly #opts: ResolvedOptions;
   readonly #methods: MethodTable;
+  readonly #fingerprint: Fingerprint;
   readonly #createRealClient: () => object;
   readonly #record = new SubscriptionRecord();
   readonly #life = new Lifecycle();
@@ -119,6 +123,7 @@ export class ClusterClient extends CompatBase {
     super({ name: init.options.name });
     this.#opts = init.options;
     this.#methods = init.methods;
+    this.#fingerprint = init.fingerprint;
     this.#createRealClient = init.createRealClient;
     this.setMaxListeners(init.options.maxListeners);
     this.#closed = new Promise((resolve) => this.#abort.signal.addEventListener('abort', () => resolve()));
@@ -466,10 +471,10 @@ export class ClusterClient extends CompatBase {
     const onError = (err: Error): void => this.#emitFromLifecycle('error', err);
     if (elected === 'single') return new Single(opts, this.#methods, this.#createRealClient, onError);
     if (elected.role === 'follower') {
-      return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, onError });
+      return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, fingerprint: this.#fingerprint, onError });
     }
     try {
-      return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, createRealClient: this.#createRealClient, onError });
+      return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, fingerprint: this.#fingerprint, createRealClient: this.#createRealClient, onError });
     } catch (err) {
       // Do not keep a channel (or the port) we won for a client we could not create.
       void elected.slot.release();

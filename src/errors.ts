@@ -98,6 +98,12 @@ export class AuthenticationError extends define('AuthenticationError', 'LEADERLI
 /** A peer stopped reading and too many bytes queued up for it; it was disconnected. */
 export class SlowConsumerError extends define('SlowConsumerError', 'LEADERLINK_SLOW_CONSUMER') {}
 
+/**
+ * Two different clients use one channel name (different delegated methods or create()
+ * arguments) and `channelMismatch: 'refuse'` is set on one side: the registration was refused.
+ */
+export class ChannelMismatchError extends define('ChannelMismatchError', 'LEADERLINK_CHANNEL_MISMATCH') {}
+
 /** A value could not be encoded or decoded by the transcode. */
 export class CodecError extends define('CodecError', 'LEADERLINK_CODEC') {}
 
@@ -136,6 +142,7 @@ const REBUILT_CLASSES: ReadonlyMap<string, abstract new (...args: never[]) => Le
     ResponseTimeoutError, ConnectionClosedError, ClientClosedError, MethodNotAllowedError, LeaderTimeoutError,
     SubscribeTimeoutError, ProtocolError, AuthenticationError, SlowConsumerError, CodecError, ForeignLeaderError,
     ForeignListenerError,
+    ChannelMismatchError,
   ].map((cls) => [cls.prototype.name, cls]),
 );
 

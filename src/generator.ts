@@ -2,6 +2,7 @@ import { ClusterClient } from './client.js';
 import { InvalidOptionError, MethodNotAllowedError } from './errors.js';
 import { resolveOptions, type ClusterOptions } from './options.js';
 import { isAsyncFunction, isGeneratorFunction } from './roles/call-real.js';
+import { fingerprintOf } from './roles/fingerprint.js';
 import type { MethodTable } from './roles/types.js';
 import { kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
 
@@ -151,7 +152,7 @@ export class ClientGenerator<C extends DataClientClass, D extends Record<string,
     const descriptors = new Map(this.#descriptors);
     if (options.autoGenerate) autoGenerate(DataClient, descriptors);
     const methods = methodTable(DataClient, options.name, descriptors, options.idempotentMethods);
-    const client = new ClusterClient({ options, methods, createRealClient: () => Reflect.construct(DataClient, args) as object });
+    const client = new ClusterClient({ options, methods, fingerprint: fingerprintOf(methods, args), createRealClient: () => Reflect.construct(DataClient, args) as object });
     for (const [name, d] of descriptors) {
       const value = d.type === 'override' ? d.value : wrapperMethod(client, name, d.to);
       Object.defineProperty(client, name, { value, writable: true, enumerable: true, configurable: true });

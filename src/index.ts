@@ -20,4 +20,5 @@ export {
   ResponseTimeoutError, ConnectionClosedError, ClientClosedError, MethodNotAllowedError, LeaderTimeoutError,
   SubscribeTimeoutError, ProtocolError, AuthenticationError, SlowConsumerError, CodecError, ForeignLeaderError,
   ForeignListenerError,
+  ChannelMismatchError,
 } from './errors.js';

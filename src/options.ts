@@ -59,6 +59,13 @@ export interface ClusterOptions {
    * go straight to the real client, no copies).
    */
   encodeLocalCalls?: boolean;
+  /**
+   * What a follower and its leader do when their clients of this channel differ (delegated
+   * methods, or create() arguments): 'warn' (default) logs it on both sides, once per follower,
+   * and they work together as before; 'refuse' (on either side) fails the registration with
+   * ChannelMismatchError.
+   */
+  channelMismatch?: 'warn' | 'refuse';
 }
 
 /** The port the processes compete for when neither the option nor the env names one (cluster-client's). */
@@ -115,6 +122,7 @@ export const DEFAULTS: Readonly<Omit<OptionFields, 'name'>> = Object.freeze({
   secretDir: undefined,
   idempotentMethods: Object.freeze([]) as readonly string[],
   encodeLocalCalls: false,
+  channelMismatch: 'warn',
 });
 
 /** How one field is read and checked. */
@@ -218,6 +226,10 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
   idempotentMethods: {
     valid: (v) => Array.isArray(v) && v.every((m) => typeof m === 'string' && m.length > 0),
     message: (name, v) => `option ${name} must be an array of method names, got ${describe(v)}`,
+  },
+  channelMismatch: {
+    valid: (v) => v === 'warn' || v === 'refuse',
+    message: (name, v) => `option ${name} must be 'warn' or 'refuse', got ${describe(v)}`,
   },
   maxWaitTime: duration(0),
   connectTimeout: { ...duration(1), env: { variable: 'NODE_CLUSTER_CLIENT_CONNECT_TIMEOUT', parse: envInt } },

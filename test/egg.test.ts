@@ -251,6 +251,13 @@ describe('Egg 3.x with cluster-client overridden by leaderlink', () => {
       expect(workers.map((w) => w.pid)).toContain(body.pid);
     }
     expect(registry!.totalConnections).toBe(1);
+    // The agent and the workers made their clients (this app's and Egg's own egg-watcher) from
+    // the same config: leaderlink compared them at each registration and found nothing to say.
+    const logs = path.join(scratch, 'logs');
+    const logged = fs.readdirSync(logs, { recursive: true, encoding: 'utf8' })
+      .map((f) => path.join(logs, f)).filter((f) => fs.statSync(f).isFile()).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    expect(logged).toMatch(/leaderlink|cluster|\[egg/i); // the logs are there (egg writes them)
+    fs.writeFileSync("/tmp/i16a-egglogs.txt", logged); expect(`${logged}\n${masterOutput}`).not.toMatch(/two different clients/);
   });
 
   it('SIGTERM to the egg master stops the master, the agent and the workers cleanly', async () => {

@@ -22,6 +22,7 @@ const CODES: Record<string, string> = {
   CodecError: 'LEADERLINK_CODEC',
   ForeignLeaderError: 'LEADERLINK_FOREIGN_LEADER',
   ForeignListenerError: 'LEADERLINK_FOREIGN_LISTENER',
+  ChannelMismatchError: 'LEADERLINK_CHANNEL_MISMATCH',
 };
 
 type AnyErrorClass = new (...args: never[]) => LeaderlinkError;

@@ -46,6 +46,7 @@ describe('options table', () => {
     ['maxQueuedBytes', [1024, 2 ** 40], [1023, NaN], /^option maxQueuedBytes must be an integer number of bytes >= 1024, got 1023$/],
     ['secret', ['s'.repeat(16), Buffer.alloc(16)], ['short', Buffer.alloc(15), null, 16], /^option secret must be a string or Buffer of at least 16 bytes$/],
     ['secretDir', ['/tmp/x'], ['', null, 1], /^option secretDir must be a non-empty path, got ""$/],
+    ['channelMismatch', ['warn', 'refuse'], ['error', true], /^option channelMismatch must be 'warn' or 'refuse', got "error"$/],
     ['idempotentMethods', [[], ['get']], ['get', [''], [1]], /^option idempotentMethods must be an array of method names, got "get"$/],
     ['maxWaitTime', [0, MAX_TIMER_MS], [-1, MAX_TIMER_MS + 1, Infinity], /^option maxWaitTime must be an integer number of milliseconds in 0\.\.2147483647, got -1$/],
     ['connectTimeout', [1, MAX_TIMER_MS], [0, MAX_TIMER_MS + 1], /^option connectTimeout must be an integer number of milliseconds in 1\.\.2147483647, got 0$/],

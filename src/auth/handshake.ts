@@ -160,9 +160,12 @@ export class FollowerHandshake<T extends FirstFrame = FirstFrame> {
     this.request = draft;
   }
 
-  /** `port`: the port this follower dialled (on 127.0.0.1). */
-  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string, channelWait?: number): FollowerHandshake<RegisterChannel> {
-    return new FollowerHandshake(credentials, hello, port, (clientNonce) => ({ type: MSG.registerChannel, channelName, pid: process.pid, channelWait, clientNonce }));
+  /**
+   * `port`: the port this follower dialled (on 127.0.0.1). `more`: informational fields of the
+   * registration (not covered by the proof).
+   */
+  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string, channelWait?: number, more?: Pick<RegisterChannel, 'fingerprint'>): FollowerHandshake<RegisterChannel> {
+    return new FollowerHandshake(credentials, hello, port, (clientNonce) => ({ type: MSG.registerChannel, channelName, pid: process.pid, channelWait, clientNonce, ...more }));
   }
 
   static status(credentials: SecretSource, hello: Hello, port: number): FollowerHandshake<Status> {

@@ -40,9 +40,13 @@ export type Hello = { type: typeof MSG.hello; nonce: string; version?: number; p
  * handshake verifies them (and tells "no handshake at all" from "a wrong one").
  */
 /** `channelWait`: how long (ms) the follower lets the leader wait for a client of that name to be created there (its connectTimeout). */
-export type RegisterChannel = { type: typeof MSG.registerChannel; channelName: string; pid?: number; channelWait?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
+export type RegisterChannel = {
+  type: typeof MSG.registerChannel; channelName: string; pid?: number; channelWait?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown;
+  /** What the follower expects of the channel (roles/fingerprint.ts reads it; older followers send none). */
+  fingerprint?: unknown;
+};
 /** `callStatus`: this leader answers call_status (older leaders do not; their followers never ask). */
-export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown; callStatus?: boolean };
+export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown; callStatus?: boolean; fingerprint?: unknown };
 /** `leaderlink status`: authenticated like a registration, for the channel ''. */
 export type Status = { type: typeof MSG.status; pid?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown };
 export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderProof?: unknown; status?: unknown; error?: unknown };

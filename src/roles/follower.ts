@@ -1,6 +1,6 @@
 import { FollowerHandshake } from '../auth/handshake.js';
 import { excerpt, unprovenRefusal } from '../auth/peer-text.js';
-import { AuthenticationError, ClientClosedError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { AuthenticationError, ChannelMismatchError, ClientClosedError, ConnectionClosedError, MethodNotAllowedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
@@ -10,6 +10,7 @@ import { unencodableIn } from '../codec/value-format.js';
 import { packArgsForWire } from '../codec/wire-encoding.js';
 import type { Connection, TimedOutCall } from '../transport/connection.js';
 import { diagnoseFollowerTimeout, withDiagnosis } from './call-diagnosis.js';
+import { describeDifference, mismatchMessage, readFingerprint, type Fingerprint } from './fingerprint.js';
 import { Heartbeat, noPeers } from '../transport/heartbeat.js';
 import { SubscriptionRegistry, type KeyEntry } from '../subscriptions/registry.js';
 import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
@@ -42,6 +43,7 @@ export interface FollowerInit {
   /** The leader's hello, answered by the follower's half of the handshake. */
   hello: Hello;
   methods: MethodTable;
+  fingerprint: Fingerprint;
   onError: (err: Error) => void;
 }
 
@@ -57,7 +59,10 @@ export class Follower implements Role {
   readonly #opts: ResolvedOptions;
   readonly #conn: Connection;
   readonly #methods: MethodTable;
+  readonly #fingerprint: Fingerprint;
   readonly #onError: (err: Error) => void;
+  /** Methods this client delegates that the leader's does not (a rolling deploy): refused here, not sent. */
+  #leaderLacks: Set<string> | undefined;
   readonly #keys: SubscriptionRegistry<Listener, unknown, KeyState['data']>;
   /** method -> invoke headers indexed by argLength * 2 + oneway (no key string built per call). */
   readonly #headers = new Map<string, Array<PreparedConn | undefined>>();
@@ -78,6 +83,7 @@ export class Follower implements Role {
     this.#opts = init.options;
     this.#conn = init.connection;
     this.#methods = init.methods;
+    this.#fingerprint = init.fingerprint;
     this.#onError = init.onError;
     this.#keys = new SubscriptionRegistry({ isBroadcast: this.#opts.isBroadcast, fanOut: 'all', deliver: (listener, value, key) => this.#call(listener, value, key) });
     this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
@@ -113,7 +119,7 @@ export class Follower implements Role {
     // (maxWaitTime), like cluster-client's retries. A channel its process does not have is
     // answered sooner: after `channelWait` (connectTimeout), so a wrong name fails in seconds.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout);
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout, { fingerprint: this.#fingerprint });
     let res: Frame;
     try {
       res = await this.#conn.request(handshake.request, null, wait);
@@ -140,6 +146,7 @@ export class Follower implements Role {
     this.#conn.authenticated();
     if (handshake.legacy) warnLegacyLeaderOnce(this.#opts);
     if (answer.leaderPid !== undefined) this.#leaderPid = answer.leaderPid;
+    this.#compareWithLeader(answer.fingerprint);
     this.#conn.timeoutError = this.#timeoutError;
     if (answer.callStatus === true) {
       this.#statusSupported = true;
@@ -147,6 +154,23 @@ export class Follower implements Role {
     }
     debug('%s: registered with leader pid %s', name, this.#leaderPid);
     this.#startHeartbeat();
+  }
+
+  /** A leader's client that differs from ours is said in our logger, or refused (channelMismatch: 'refuse'). */
+  #compareWithLeader(raw: unknown): void {
+    const theirs = readFingerprint(raw);
+    if (!theirs) return; // an older leader: nothing to compare
+    const { name, port, channelMismatch, logger } = this.#opts;
+    const difference = describeDifference(this.#fingerprint, theirs, 'this follower', `the leader (pid ${this.#leaderPid ?? '?'})`);
+    if (!difference) return;
+    if (channelMismatch === 'refuse') {
+      this.#conn.close();
+      throw new ChannelMismatchError(mismatchMessage(name, port, difference, true));
+    }
+    logger.warn(mismatchMessage(name, port, difference, false));
+    const leaderHas = new Set(theirs.methods);
+    const lacks = this.#fingerprint.methods.filter((m) => !leaderHas.has(m));
+    if (lacks.length > 0) this.#leaderLacks = new Set(lacks);
   }
 
   #startHeartbeat(): void {
@@ -191,6 +215,9 @@ export class Follower implements Role {
 
   invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout, headers?: InvokeHeaders): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
+    if (this.#leaderLacks?.has(method)) {
+      return Promise.reject(new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] the leader (pid ${this.#leaderPid ?? '?'}) runs a client without ${method}() (a different version during a rolling deploy?); not sent`));
+    }
     let app: AppBytes | null;
     let conn: PreparedConn | Invoke;
     try {

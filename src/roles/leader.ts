@@ -1,5 +1,5 @@
 import { active, followerEvictedChannel, followerRegisteredChannel, serveTrace, ServeTrace, type FollowerContext } from '../diagnostics.js';
-import { CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
+import { ChannelMismatchError, CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
@@ -10,6 +10,7 @@ import { encodeForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
+import { describeDifference, mismatchMessage, readFingerprint, type Fingerprint } from './fingerprint.js';
 import { RealClientHost } from './host.js';
 import { PushFrames } from '../subscriptions/push-frames.js';
 import { InProcessRole } from './in-process.js';
@@ -48,6 +49,7 @@ export interface LeaderInit {
   /** The channel this leader serves, reserved by the election. */
   slot: ChannelSlot;
   methods: MethodTable;
+  fingerprint: Fingerprint;
   createRealClient: () => object;
   onError: (err: Error) => void;
 }
@@ -62,6 +64,9 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   readonly #opts: ResolvedOptions;
   readonly #slot: ChannelSlot;
   readonly #methods: MethodTable;
+  readonly #fingerprint: Fingerprint;
+  /** "pid hash" of the followers whose different client was already reported (once per follower). */
+  readonly #mismatchReported = new Set<string>();
   readonly #onError: (err: Error) => void;
   readonly #sessions = new Set<Session>();
   readonly #traffic: TrafficCounters = emptyTraffic();
@@ -90,6 +95,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#opts = init.options;
     this.#slot = init.slot;
     this.#methods = init.methods;
+    this.#fingerprint = init.fingerprint;
     this.#onError = init.onError;
     this.#slot.onLost((err) => {
       if (this.#closing) return;
@@ -178,6 +184,12 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       connection.close();
       return;
     }
+    const refused = this.#compareWithFollower(connection, register);
+    if (refused) {
+      connection.respond(register.id, { type: MSG.registerChannelRes, success: false, leaderProof, error: serializeError(refused) });
+      connection.close(undefined, true);
+      return;
+    }
     const session: Session = {
       connection, inFlight: 0, lastInvokeId: 0, subscribed: false, renamed: undefined,
       push: (key, data) => this.#sendPush(connection, key, data),
@@ -198,7 +210,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     // Answer only once the real client is ready, or with its ready error.
     this.host.ready.then(
       () => {
-        connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof, callStatus: true });
+        connection.respond(register.id, { type: MSG.registerChannelRes, success: true, leaderPid: process.pid, leaderProof, callStatus: true, fingerprint: this.#fingerprint });
         if (followerRegisteredChannel.hasSubscribers && !connection.closed) {
           followerRegisteredChannel.publish({ channel: this.#opts.name, port: this.#opts.port, pid: connection.peer.pid } satisfies FollowerContext);
         }
@@ -223,6 +235,31 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       channel: this.#opts.name, port: this.#opts.port, method: invoke.method, oneway: invoke.oneway, role: 'leader',
       leaderPid: process.pid, followerPid: session.connection.peer.pid, headers: invoke.headers ?? {},
     });
+  }
+
+  /**
+   * A follower whose client differs from this leader's (methods, create() arguments): warned
+   * once per follower, or refused with the error returned (channelMismatch: 'refuse').
+   */
+  #compareWithFollower(connection: Connection, register: Frame): ChannelMismatchError | undefined {
+    const theirs = readFingerprint(register.conn.fingerprint);
+    if (!theirs) return undefined; // an older follower: nothing to compare
+    const pid = connection.peer.pid ?? '?';
+    const difference = describeDifference(this.#fingerprint, theirs, 'the leader', `follower pid ${pid}`);
+    if (!difference) return undefined;
+    const { name, port, channelMismatch, logger } = this.#opts;
+    if (channelMismatch === 'refuse') {
+      const err = new ChannelMismatchError(mismatchMessage(name, port, difference, true));
+      logger.warn(err.message);
+      return err;
+    }
+    const seen = `${pid} ${theirs.hash}`;
+    if (!this.#mismatchReported.has(seen)) {
+      if (this.#mismatchReported.size >= 1000) this.#mismatchReported.clear();
+      this.#mismatchReported.add(seen);
+      logger.warn(mismatchMessage(name, port, difference, false));
+    }
+    return undefined;
   }
 
   #onFrame(session: Session, frame: Frame): void {
