@@ -70,7 +70,7 @@ describe('two different clients on one channel name', () => {
     const err = await follower.call('invoke', { method: 'added' }).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(Date.now() - t0).toBeLessThan(5000); // at once, not after responseTimeout (10 s)
     expect(err).toMatchObject({ name: 'MethodNotAllowedError', code: 'LEADERLINK_METHOD_NOT_ALLOWED' });
-    expect(err!.message).toContain(`the leader (pid ${leader.pid}) runs a client without added()`);
+    expect(err!.message).toContain('method "added" is not delegated by this client; the leader refused to call it');
     expect(warnings(follower)[0]).toContain(`the leader (pid ${leader.pid}) lacks added()`);
     await leader.waitEvent((e) => e.event === 'log' && /the leader lacks added\(\)/.test(String(e.line)), 10_000, 'the leader\'s warning');
   });

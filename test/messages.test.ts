@@ -36,6 +36,8 @@ describe('parseMessage: every valid message comes back typed, as the same object
     { type: MSG.heartbeatRes },
     { type: MSG.registerChannelRes, success: true, leaderPid: 9, leaderProof: 'x', callStatus: true },
     { type: MSG.callStatus },
+    { type: MSG.heartbeat, debugging: true },
+    { type: MSG.registerChannel, channelName: 'C', debugging: false },
     { type: MSG.callStatusRes, seenUpTo: 12, running: 1, ready: true },
     { type: MSG.callStatusRes, seenUpTo: 0 },
   ];
@@ -63,6 +65,10 @@ describe('parseMessage: every valid message comes back typed, as the same object
       expect(parse({ type: MSG.registerChannelRes, success: true, leaderPid: pid })).toMatchObject({ leaderPid: undefined });
     }
     expect(parse({ type: MSG.hello, nonce: NONCE, server: 5 })).toMatchObject({ server: undefined });
+    for (const debugging of ['yes', 1, null]) {
+      expect(parse({ type: MSG.heartbeat, debugging })).toMatchObject({ debugging: undefined });
+      expect(parse({ type: MSG.registerChannel, channelName: 'C', debugging })).toMatchObject({ debugging: undefined });
+    }
     for (const bad of ['yes', 1, false]) {
       expect(parse({ type: MSG.registerChannelRes, success: true, callStatus: bad })).toMatchObject({ callStatus: undefined });
       expect(parse({ type: MSG.callStatusRes, seenUpTo: 1, running: 1.5, ready: bad })).toMatchObject({ running: undefined, ready: typeof bad === 'boolean' ? bad : undefined });

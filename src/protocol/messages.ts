@@ -44,6 +44,8 @@ export type RegisterChannel = {
   type: typeof MSG.registerChannel; channelName: string; pid?: number; channelWait?: number; handshake?: unknown; clientNonce?: unknown; proof?: unknown;
   /** What the follower expects of the channel (roles/fingerprint.ts reads it; older followers send none). */
   fingerprint?: unknown;
+  /** An inspector is open in the follower (see Heartbeat); a boolean also says it answers the leader's probes. */
+  debugging?: boolean;
 };
 /** `callStatus`: this leader answers call_status (older leaders do not; their followers never ask). */
 export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown; callStatus?: boolean; fingerprint?: unknown };
@@ -66,7 +68,12 @@ export type UnSubscribe = { type: typeof MSG.unSubscribe; key: string };
 export type SubscribeResult = { type: typeof MSG.subscribeResult; key: string };
 /** Acknowledgement cluster-client style peers send for a push; nothing to do. */
 export type SubscribeResultRes = { type: typeof MSG.subscribeResultRes };
-export type Heartbeat = { type: typeof MSG.heartbeat };
+/**
+ * Follower -> leader every heartbeatInterval; `debugging`: this follower has an inspector open
+ * (it may sit at a breakpoint: not to be evicted for silence). Also leader -> follower, as the
+ * probe of a silent follower that announced `debugging` (a boolean) at registration.
+ */
+export type Heartbeat = { type: typeof MSG.heartbeat; debugging?: boolean };
 export type HeartbeatRes = { type: typeof MSG.heartbeatRes };
 /** Follower -> leader, only for calls still unanswered late in their timeout: where are they? */
 export type CallStatus = { type: typeof MSG.callStatus };
@@ -159,6 +166,8 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
       if (typeof c.key !== 'string') return invalid(type, 'key', 'must be a string', c.key);
       return conn as Subscribe | UnSubscribe | SubscribeResult;
     case MSG.heartbeat:
+      if (c.debugging !== undefined && typeof c.debugging !== 'boolean') c.debugging = undefined;
+      return conn as Heartbeat;
     case MSG.heartbeatRes:
     case MSG.subscribeResultRes:
     case MSG.callStatus:
@@ -172,6 +181,7 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
       if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
       optionalInt(c, 'pid');
       optionalInt(c, 'channelWait');
+      if (c.debugging !== undefined && typeof c.debugging !== 'boolean') c.debugging = undefined;
       return conn as RegisterChannel;
     case MSG.status:
       optionalInt(c, 'pid');

@@ -1,6 +1,7 @@
+import { url as inspectorUrl } from 'node:inspector';
 import { FollowerHandshake } from '../auth/handshake.js';
 import { excerpt, unprovenRefusal } from '../auth/peer-text.js';
-import { AuthenticationError, ChannelMismatchError, ClientClosedError, ConnectionClosedError, MethodNotAllowedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { AuthenticationError, ChannelMismatchError, ClientClosedError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
@@ -18,6 +19,13 @@ import { emptyTraffic, type Listener, type MethodTable, type Role, type RoleStat
 const debug = debugFor('follower');
 
 const HEARTBEAT = PreparedConn.of({ type: MSG.heartbeat });
+const HEARTBEAT_DEBUGGING = PreparedConn.of({ type: MSG.heartbeat, debugging: true });
+const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
+
+/** An inspector is open in this process (--inspect, inspector.open()): it may stop at a breakpoint for minutes. */
+function debugging(): boolean {
+  return inspectorUrl() !== undefined;
+}
 const CALL_STATUS = PreparedConn.of({ type: MSG.callStatus });
 
 // Invoke headers kept per follower: up to this many methods, each for argument counts below
@@ -61,8 +69,6 @@ export class Follower implements Role {
   readonly #methods: MethodTable;
   readonly #fingerprint: Fingerprint;
   readonly #onError: (err: Error) => void;
-  /** Methods this client delegates that the leader's does not (a rolling deploy): refused here, not sent. */
-  #leaderLacks: Set<string> | undefined;
   readonly #keys: SubscriptionRegistry<Listener, unknown, KeyState['data']>;
   /** method -> invoke headers indexed by argLength * 2 + oneway (no key string built per call). */
   readonly #headers = new Map<string, Array<PreparedConn | undefined>>();
@@ -119,7 +125,7 @@ export class Follower implements Role {
     // (maxWaitTime), like cluster-client's retries. A channel its process does not have is
     // answered sooner: after `channelWait` (connectTimeout), so a wrong name fails in seconds.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout, { fingerprint: this.#fingerprint });
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout, { fingerprint: this.#fingerprint, debugging: debugging() });
     let res: Frame;
     try {
       res = await this.#conn.request(handshake.request, null, wait);
@@ -168,15 +174,13 @@ export class Follower implements Role {
       throw new ChannelMismatchError(mismatchMessage(name, port, difference, true));
     }
     logger.warn(mismatchMessage(name, port, difference, false));
-    const leaderHas = new Set(theirs.methods);
-    const lacks = this.#fingerprint.methods.filter((m) => !leaderHas.has(m));
-    if (lacks.length > 0) this.#leaderLacks = new Set(lacks);
   }
 
   #startHeartbeat(): void {
     const { heartbeatInterval, responseTimeout, name } = this.#opts;
     const send = (): void => {
-      this.#conn.request(HEARTBEAT, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
+      // Says each time whether an inspector is open: one opened later (inspector.open()) counts too.
+      this.#conn.request(debugging() ? HEARTBEAT_DEBUGGING : HEARTBEAT, null, Math.min(responseTimeout, heartbeatInterval)).catch((err: Error) => {
         if (this.#closed || this.#conn.closed) return;
         this.#opts.logger.warn('[leaderlink:%s] leader pid %s did not answer a heartbeat: %s', name, this.#leaderPid ?? '?', err.message);
       });
@@ -215,9 +219,6 @@ export class Follower implements Role {
 
   invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout, headers?: InvokeHeaders): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
-    if (this.#leaderLacks?.has(method)) {
-      return Promise.reject(new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] the leader (pid ${this.#leaderPid ?? '?'}) runs a client without ${method}() (a different version during a rolling deploy?); not sent`));
-    }
     let app: AppBytes | null;
     let conn: PreparedConn | Invoke;
     try {
@@ -337,6 +338,11 @@ export class Follower implements Role {
 
   #onPush(frame: Frame): void {
     const push = parseMessage(frame.conn);
+    if (push.type === MSG.heartbeat) {
+      // The leader's probe: it heard nothing from this process for a while (it was stalled).
+      this.#conn.respond(frame.id, HEARTBEAT_RES);
+      return;
+    }
     if (push.type !== MSG.subscribeResult) {
       this.#opts.logger.warn('[leaderlink:%s] leader pid %s sent an unexpected %s request; ignored', this.#opts.name, this.#leaderPid ?? '?',
         push instanceof InvalidMessage ? push.reason : JSON.stringify(push.type));

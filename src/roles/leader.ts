@@ -24,6 +24,10 @@ const debug = debugFor('leader');
 const INVOKE_OK = PreparedConn.of({ type: MSG.invokeResult, success: true });
 const INVOKE_FAILED = PreparedConn.of({ type: MSG.invokeResult, success: false });
 const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
+/** What a silent follower is asked before it is evicted. */
+const PROBE = PreparedConn.of({ type: MSG.heartbeat });
+/** How long a probed follower has to answer, in idle limits (3 heartbeats each): a follower blocked for twice the limit still makes it. */
+const PROBE_GRACE = 2;
 
 /**
  * One registered follower connection. It is itself the hub subscriber for every key the
@@ -42,6 +46,12 @@ interface Session extends Subscriber {
   renamed: RenamedKeys | undefined;
   /** Why the leader ended this connection, when it did (for `leaderlink:follower.evicted`). */
   evicted?: 'heartbeat' | 'leader-closed';
+  /** The follower answers probes (it registered with a boolean `debugging`: not an older peer). */
+  answersProbes: boolean;
+  /** It said (registration, last heartbeat) that an inspector is open: never evicted for silence. */
+  debugging: boolean;
+  /** A probe is out, waiting for the follower's answer. */
+  probing: boolean;
 }
 
 export interface LeaderInit {
@@ -192,6 +202,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     }
     const session: Session = {
       connection, inFlight: 0, lastInvokeId: 0, subscribed: false, renamed: undefined,
+      answersProbes: typeof register.conn.debugging === 'boolean', debugging: register.conn.debugging === true, probing: false,
       push: (key, data) => this.#sendPush(connection, key, data),
     };
     this.#sessions.add(session);
@@ -270,6 +281,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         this.#onInvoke(session, frame, msg);
         return;
       case MSG.heartbeat:
+        session.debugging = msg.debugging === true;
         connection.respond(frame.id, HEARTBEAT_RES);
         return;
       case MSG.callStatus:
@@ -458,15 +470,38 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       send: () => undefined,
       peers: () => [...this.#sessions].map((s) => [s, s.connection.lastActive] as const),
       drop: (s, idle) => {
-        logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms); dropping it',
-          name, s.connection.peer.pid ?? '?', idle, heartbeatInterval);
-        s.evicted = 'heartbeat';
-        s.connection.close(new ProtocolError(`no heartbeat for ${idle}ms`));
+        // At a breakpoint a follower is silent for minutes: egg turned heartbeats off for that.
+        if (s.debugging) {
+          debug('%s: follower pid %s silent for %dms but being debugged; kept', name, s.connection.peer.pid, idle);
+          return;
+        }
+        if (!s.answersProbes) {
+          evict(s, idle);
+          return;
+        }
+        // Silent, most likely because its own event loop is blocked: ask, and give it time to answer.
+        if (s.probing) return;
+        s.probing = true;
+        s.connection.request(PROBE, null, maxIdle * PROBE_GRACE).then(() => {
+          s.probing = false;
+          debug('%s: follower pid %s answered the probe after %dms of silence; kept', name, s.connection.peer.pid, idle);
+        }, () => {
+          s.probing = false;
+          const silent = Date.now() - s.connection.lastActive;
+          if (!s.connection.closed && !s.debugging && silent > maxIdle) evict(s, silent);
+        });
       },
+    };
+    const maxIdle = heartbeatInterval * 3;
+    const evict = (s: Session, idle: number): void => {
+      logger.warn('[leaderlink:%s] follower pid %s silent for %dms (> 3 heartbeats of %dms%s); dropping it (it re-registers and replays when it wakes up)',
+        name, s.connection.peer.pid ?? '?', idle, heartbeatInterval, s.answersProbes ? ', and no answer to a probe' : '');
+      s.evicted = 'heartbeat';
+      s.connection.close(new ProtocolError(`no heartbeat for ${idle}ms`));
     };
     return new Heartbeat(callbacks, {
       interval: heartbeatInterval,
-      maxIdle: heartbeatInterval * 3,
+      maxIdle,
       onStalled: (late) => debug('%s: heartbeat sweep %dms late (this process was stalled); not dropping anyone this round', name, late),
     });
   }

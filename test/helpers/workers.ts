@@ -13,6 +13,8 @@ export interface WorkerScript {
   fixture?: string;
   /** Command-line arguments of the script. */
   args?: string[];
+  /** Node's own options (e.g. --inspect=127.0.0.1:0). */
+  execArgv?: string[];
 }
 
 /** A forked test process driven over IPC (by default test/fixtures/worker.cjs). */
@@ -24,8 +26,8 @@ export class Worker {
   #waiters = new Set<() => void>();
   exited = false;
 
-  constructor(env: NodeJS.ProcessEnv = {}, { fixture = WORKER, args = [] }: WorkerScript = {}) {
-    this.child = fork(fixture, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(env: NodeJS.ProcessEnv = {}, { fixture = WORKER, args = [], execArgv }: WorkerScript = {}) {
+    this.child = fork(fixture, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...(execArgv ? { execArgv } : {}) });
     this.child.on('message', (msg: { id?: number; ok?: boolean; result?: unknown; error?: { message: string; name: string; code?: string } } & WorkerEvent) => {
       if (typeof msg.id === 'number') {
         const p = this.#pending.get(msg.id);
