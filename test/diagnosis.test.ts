@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { diagnoseFollowerTimeout } from '../src/roles/call-diagnosis.js';
+import { diagnoseFollowerTimeout, diagnoseNoLeader } from '../src/roles/call-diagnosis.js';
 import { freePort, WorkerPool, type Worker } from './helpers/workers.js';
 
 // Issue 16 item 3: a timeout says where the time went. Real processes: a leader whose real
@@ -79,6 +79,12 @@ describe('diagnoseFollowerTimeout', () => {
     // An older leader that does not answer call_status: judged from its silence only.
     expect(diagnoseFollowerTimeout({ ...facts, statusSupported: false, probed: false, leaderSilentMs: 10 }).message).toMatch(/is alive .* probably slow/);
     expect(diagnoseFollowerTimeout({ ...facts, statusSupported: false, probed: false }).message).toMatch(/has sent nothing since/);
+  });
+
+  it('words a call that found no leader during a failover', () => {
+    const { message, diagnosis } = diagnoseNoLeader('C', 'get', 3004, 7777, true);
+    expect(message).toBe('[leaderlink:C] get() timed out after 3004 ms waiting for a leader (an election was in progress): its leader went away and no new leader took over on port 7777 (responseTimeout)');
+    expect(diagnosis).toEqual({ phase: 'waiting-for-leader', channel: 'C', method: 'get', elapsedMs: 3004 });
   });
 
   it('says when this process itself was stalled', () => {
