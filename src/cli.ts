@@ -109,6 +109,9 @@ function bytes(n: number): string {
 interface ChannelView {
   name: string;
   ready?: boolean;
+  /** Its leader's close() is handing it over to the next leader (README "Planned handover"). */
+  handingOver?: boolean;
+  handover?: { startedAt: number; durationMs?: number; successorPid?: number };
   followers?: Array<{ pid?: number; connectedSince: number; inFlight: number }>;
   subscriptions?: Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }>;
   traffic?: Record<string, number>;
@@ -120,7 +123,8 @@ export function formatStatus(st: ServerStatus, now = Date.now()): string {
   if (st.channels.length === 0) lines.push('  no channels');
   for (const raw of st.channels) {
     const c = raw as ChannelView;
-    lines.push('', `channel ${c.name}${c.ready === false ? ' (real client not ready)' : ''}`);
+    const handing = c.handingOver && c.handover ? ` (handing over for ${duration(now - c.handover.startedAt)}: calls drain, followers hold new ones)` : '';
+    lines.push('', `channel ${c.name}${c.ready === false ? ' (real client not ready)' : ''}${handing}`);
     const followers = c.followers ?? [];
     lines.push(`  followers: ${followers.length}`);
     if (followers.length) {

@@ -12,9 +12,10 @@ import { debugFor } from './logger.js';
 import type { ResolvedOptions } from './options.js';
 import { diagnoseNoLeader, withDiagnosis } from './roles/call-diagnosis.js';
 import type { Fingerprint } from './roles/fingerprint.js';
-import { Follower } from './roles/follower.js';
+import { Follower, HandoverEnded, type HandoverHooks } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
 import { Single } from './roles/single.js';
+import { Standby } from './roles/standby.js';
 import { SubscriptionRecord } from './roles/subscription-record.js';
 import { addTraffic, emptyTraffic, type Listener, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './roles/types.js';
 import { kClose, kInvoke, kPublish, kSubscribe, kUnSubscribe } from './symbols.js';
@@ -24,6 +25,22 @@ const debug = debugFor('client');
 
 export type RoleName = 'leader' | 'follower' | 'single';
 
+/** A planned handover this client lived through as a follower (the `role` event's second argument, stats().lastHandover). */
+export interface HandoverInfo {
+  /** When the old leader announced it (calls were held from then on). */
+  at: number;
+  /** From the announcement to this client's next role being ready. */
+  durationMs: number;
+  /** The leader that handed over, and the process that took over. */
+  fromPid: number | undefined;
+  toPid: number | undefined;
+}
+
+// After a handover that named a successor, the other followers only connect (they do not
+// compete for the port) for this long, so the successor, which starts listening the moment the
+// old leader stops, is the one they reach. Past it (the successor died) they compete as usual.
+const FOLLOW_SUCCESSOR_MS = 1000;
+
 /** What client.stats() returns. */
 export interface ClientStats extends RoleStats {
   role: RoleName | undefined;
@@ -32,8 +49,12 @@ export interface ClientStats extends RoleStats {
   port: number;
   /** Elections this client ran (1 + one per failover). */
   elections: number;
-  /** Times it lost its leader. */
+  /** Times it lost its leader (a planned handover is not a loss). */
   leaderLosses: number;
+  /** Planned handovers of its leader it moved through (as a follower or as the successor). */
+  handovers: number;
+  /** The last of them, once the next role was ready. */
+  lastHandover: HandoverInfo | undefined;
 }
 
 /**
@@ -45,12 +66,15 @@ export interface ClientStats extends RoleStats {
  * real client's, as cluster-client did.
  */
 export interface ClusterClientEvents {
-  /** After every election: this process's new role. */
-  role: [role: RoleName];
+  /** After every election: this process's new role; `{ handover }` when the election ended a planned handover. */
+  role: [role: RoleName, info?: { handover: HandoverInfo }];
+  /** This process's leader announced a planned handover: calls are held for the next leader. */
+  handover: [info: { fromPid: number | undefined }];
   /** This process lost its leader (or, leading, its port server); an election follows. */
   leaderLost: [error: Error | undefined];
   error: [error: Error];
-  'leaderlink:role': [role: RoleName];
+  'leaderlink:role': [role: RoleName, info?: { handover: HandoverInfo }];
+  'leaderlink:handover': [info: { fromPid: number | undefined }];
   'leaderlink:leaderLost': [error: Error | undefined];
 }
 
@@ -117,6 +141,14 @@ export class ClusterClient extends CompatBase {
   #electedSince = 0;
   /** The last loss not yet followed by a ready role: when it was noticed and whose leader it was. */
   #lostAt: { at: number; leaderPid: number | undefined } | undefined;
+  #handovers = 0;
+  #lastHandover: HandoverInfo | undefined;
+  /** The handover in progress: announced by the leader, next role not ready yet. */
+  #handover: { at: number; fromPid: number | undefined; toPid: number | undefined } | undefined;
+  /** Until when the next election only follows (another process was named successor). */
+  #followOnlyUntil = 0;
+  /** The real client this process built as the named successor of a leader handing over. */
+  #standby: Standby | undefined;
   readonly #pastTraffic: TrafficCounters = emptyTraffic();
 
   constructor(init: WrapperInit) {
@@ -149,7 +181,7 @@ export class ClusterClient extends CompatBase {
     const base: RoleStats = this.#role ? this.#role.stats() : { subscriptions: [], traffic: emptyTraffic() };
     // Counters are for this process over its whole life: earlier roles' counts are kept.
     const traffic = addTraffic({ ...base.traffic }, this.#pastTraffic);
-    return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#elections, leaderLosses: this.#losses, traffic };
+    return { ...base, role: this.role, pid: process.pid, channel: this.#opts.name, port: this.#opts.port, elections: this.#elections, leaderLosses: this.#losses, handovers: this.#handovers, lastHandover: this.#lastHandover, traffic };
   }
 
   /** The resolved options this client runs with. */
@@ -304,6 +336,7 @@ export class ClusterClient extends CompatBase {
     await this.#run;
     const role = this.#role;
     if (role) await role.close();
+    await this.#dropStandby();
     // What the real client emits while it closes still reaches our listeners; after that only
     // its errors do (e.g. from a timer of its close()): an error is never dropped silently.
     this.#unforward?.(true);
@@ -356,12 +389,17 @@ export class ClusterClient extends CompatBase {
       signalled.resolve();
       this.ready(true);
       this.#publishElection(undefined);
-      this.#emitFromLifecycle('role', this.role);
-      this.#emitFromLifecycle('leaderlink:role', this.role);
+      const handover = this.#handoverDone();
+      const roleInfo = handover ? { handover } : undefined;
+      this.#emitFromLifecycle('role', this.role, roleInfo);
+      this.#emitFromLifecycle('leaderlink:role', this.role, roleInfo);
       debug('%s: %s ready (pid %d)', this.#opts.name, this.#role!.kind, process.pid);
+      // The new leader may have announced a handover before this client was ready.
+      if (this.#role instanceof Follower && this.#role.handoverAt !== undefined) this.#onAnnounced(this.#role);
       const err = await Promise.race([lost, this.#closed.then(() => undefined)]);
       if (this.#life.closing) return;
-      this.#onLost(err);
+      if (err instanceof HandoverEnded) this.#onHandedOver(err);
+      else this.#onLost(err);
     }
   }
 
@@ -396,7 +434,68 @@ export class ClusterClient extends CompatBase {
     if (failoverChannel.hasSubscribers) failoverChannel.publish({ ...base, previousLeaderPid: lost.leaderPid, durationMs: now - lost.at } satisfies FailoverContext);
   }
 
+  /** The leader announced a handover: calls wait for the next role from now on (not an error). */
+  #onAnnounced(role: Follower): void {
+    if (this.#role !== role) return;
+    if (!this.#handover) {
+      this.#handover = { at: role.handoverAt ?? Date.now(), fromPid: role.leaderPid, toPid: undefined };
+      this.#emitFromLifecycle('handover', { fromPid: role.leaderPid });
+      this.#emitFromLifecycle('leaderlink:handover', { fromPid: role.leaderPid });
+    }
+    if (this.#life.state === 'ready') {
+      this.#life.to('lost');
+      this.ready(false);
+    }
+  }
+
+  /** The leader handed over and released the port: not a loss; elect again, toward the successor. */
+  #onHandedOver(ended: HandoverEnded): void {
+    if (this.#life.state === 'ready') this.#life.to('lost');
+    this.ready(false);
+    this.#handover ??= { at: Date.now(), fromPid: ended.leaderPid, toPid: undefined };
+    this.#handover.toPid = ended.successorPid;
+    if (ended.successorPid !== undefined && ended.successorPid !== process.pid) this.#followOnlyUntil = Date.now() + FOLLOW_SUCCESSOR_MS;
+    if (ended.successorPid !== process.pid) void this.#dropStandby();
+    debug('%s: pid %d: %s', this.#opts.name, process.pid, ended.message);
+  }
+
+  /** The handover just completed with this ready role, if one was in progress. */
+  #handoverDone(): HandoverInfo | undefined {
+    const h = this.#handover;
+    if (!h) return undefined;
+    this.#handover = undefined;
+    this.#followOnlyUntil = 0;
+    this.#handovers++;
+    this.#lastHandover = { at: h.at, durationMs: Date.now() - h.at, fromPid: h.fromPid, toPid: this.#role?.kind === 'leader' ? process.pid : (this.#role?.leaderPid ?? h.toPid) };
+    return this.#lastHandover;
+  }
+
+  #dropStandby(): Promise<void> {
+    const standby = this.#standby;
+    this.#standby = undefined;
+    return standby ? standby.close() : Promise.resolve();
+  }
+
+  /** What a follower of this client does when its leader hands over. */
+  #handoverHooks(follower: () => Follower): HandoverHooks {
+    return {
+      announced: () => this.#onAnnounced(follower()),
+      prepare: async (regs, deadline) => {
+        if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+        await this.#dropStandby();
+        const standby = new Standby(this.#opts, this.#methods, this.#createRealClient, (err) => this.#emitFromLifecycle('error', err));
+        this.#standby = standby;
+        await standby.prepare(regs, deadline);
+        if (this.#standby !== standby) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] successor's real client closed`);
+      },
+      resend: (method, args) => this[kInvoke](method, args, false),
+    };
+  }
+
   #onLost(err: Error | undefined): void {
+    // A handover that did not end as planned (the old leader died during it) is a loss.
+    this.#handover = undefined;
+    this.#followOnlyUntil = 0;
     // Usually already moved, the moment the role died (see #establish).
     if (this.#life.state === 'ready') this.#life.to('lost');
     this.#losses++;
@@ -459,7 +558,7 @@ export class ClusterClient extends CompatBase {
   }
 
   #elect(): Promise<Elected | 'single'> {
-    return this.#opts.singleMode ? Promise.resolve('single') : elect(this.#opts, this.#abort.signal);
+    return this.#opts.singleMode ? Promise.resolve('single') : elect(this.#opts, this.#abort.signal, this.#followOnlyUntil);
   }
 
   /** The role for what the election returned. */
@@ -471,10 +570,17 @@ export class ClusterClient extends CompatBase {
     const onError = (err: Error): void => this.#emitFromLifecycle('error', err);
     if (elected === 'single') return new Single(opts, this.#methods, this.#createRealClient, onError);
     if (elected.role === 'follower') {
-      return new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, fingerprint: this.#fingerprint, onError });
+      // Another process leads: a real client built as successor is not needed.
+      void this.#dropStandby();
+      const follower: Follower = new Follower({ options: opts, connection: elected.connection, hello: elected.hello, methods: this.#methods, fingerprint: this.#fingerprint, onError, handover: this.#handoverHooks(() => follower) });
+      return follower;
     }
+    // Taking over as the named successor (or winning after a handover went wrong): the real
+    // client built meanwhile is the leader's, with every key subscribed already.
+    const standby = this.#standby?.closed ? undefined : this.#standby;
+    this.#standby = undefined;
     try {
-      return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, fingerprint: this.#fingerprint, createRealClient: this.#createRealClient, onError });
+      return new Leader({ options: opts, slot: elected.slot, methods: this.#methods, fingerprint: this.#fingerprint, createRealClient: this.#createRealClient, onError, standby });
     } catch (err) {
       // Do not keep a channel (or the port) we won for a client we could not create.
       void elected.slot.release();

@@ -36,7 +36,7 @@ const HELLOLESS_MAX_PAUSE_MS = 250;
  * deadline. The result is a value the caller builds its role from: a reserved channel slot, or
  * a connection to the leader.
  */
-export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise<Elected> {
+export async function elect(opts: ResolvedOptions, signal: AbortSignal, followOnlyUntil = 0): Promise<Elected> {
   const { port, name, isLeader } = opts;
   // Resolve the secret before competing: a bad secret file fails the client, not a socket.
   const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, credentials: opts.credentials.load() };
@@ -50,7 +50,9 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal): Promise
   let hellolessSince = 0;
   for (let attempt = 0; ; attempt++) {
     if (signal.aborted) throw closed();
-    if (isLeader !== false) {
+    // Until followOnlyUntil (a leader handed over to a named successor) only connect: the port is
+    // the successor's to take.
+    if (isLeader !== false && Date.now() >= followOnlyUntil) {
       const server = await PortServer.claim(port, serverOpts);
       const slot = server?.reserve(name);
       if (slot && signal.aborted) {

@@ -28,6 +28,11 @@ export interface ClusterOptions {
   isBroadcast?: boolean;
   /** Emit a SubscribeTimeoutError when a new subscription has no data within this time (ms). Default: off. */
   subscribeTimeout?: number;
+  /**
+   * How long a leader's close() lets the calls its real client is running for followers finish,
+   * and waits for its successor to be ready, before it releases the port (ms). Default: responseTimeout.
+   */
+  drainTimeout?: number;
   /** No TCP at all: clients of the same name in one process share one real client. Default: env NODE_CLUSTER_CLIENT_SINGLE_MODE === '1'. */
   singleMode?: boolean;
   /** Console-like logger for warnings and errors. Default: console for warn/error, `debug` for info. */
@@ -75,7 +80,7 @@ export const DEFAULT_PORT = 7777;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Fields that may stay undefined after resolution ("not set"); every other field gets a value. */
-type Unset = 'isLeader' | 'subscribeTimeout' | 'secret' | 'secretDir';
+type Unset = 'isLeader' | 'subscribeTimeout' | 'drainTimeout' | 'secret' | 'secretDir';
 
 /** Every option after defaults and validation. */
 type OptionFields = { [K in keyof Required<ClusterOptions>]: K extends Unset ? Required<ClusterOptions>[K] | undefined : Required<ClusterOptions>[K] };
@@ -111,6 +116,7 @@ export const DEFAULTS: Readonly<Omit<OptionFields, 'name'>> = Object.freeze({
   autoGenerate: true,
   isBroadcast: true,
   subscribeTimeout: undefined,
+  drainTimeout: undefined,
   singleMode: false,
   logger: defaultLogger,
   transcode: defaultTranscode,
@@ -240,6 +246,7 @@ export const RULES: { readonly [K in keyof OptionFields]: OptionRule } = {
   isBroadcast: boolean,
   encodeLocalCalls: boolean,
   subscribeTimeout: duration(1, true),
+  drainTimeout: duration(1, true),
   singleMode: { ...boolean, env: { variable: 'NODE_CLUSTER_CLIENT_SINGLE_MODE', parse: (raw) => raw === '1' } },
 };
 

@@ -78,8 +78,25 @@ describe('leaderlink status', () => {
   });
 });
 
+describe('leaderlink status during a handover', () => {
+  it('marks a channel whose leader is handing over (draining a call)', async () => {
+    const leader = h.make({ name: 'Handing', drainTimeout: 15_000 });
+    await leader.ready();
+    const follower = h.make({ name: 'Handing', responseTimeout: 15_000 }) as unknown as { ready(): Promise<void>; slow(ms: number): Promise<string> };
+    await follower.ready();
+    const slow = follower.slow(3000);
+    await waitFor(() => leader.stats().followers?.[0]?.inFlight === 1, { message: 'the call running at the leader' });
+    const closing = leader.close();
+    const r = await status();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/channel Handing \(handing over for [^)]+: calls drain, followers hold new ones\)/);
+    expect(await slow).toBe('slow done');
+    await closing;
+  });
+});
+
 describe('role events and stats', () => {
-  it('emits role after every election and leaderLost when the leader goes; stats count across roles', async () => {
+  it('emits role after every election, and handover (not leaderLost) when the leader closes; stats count across roles', async () => {
     const leader = make('Roles');
     const leaderRoles: string[] = [];
     leader.on('role', (r: string) => leaderRoles.push(r));
@@ -88,16 +105,23 @@ describe('role events and stats', () => {
     const events: string[] = [];
     follower.on('role', (r: string) => events.push(`role:${r}`));
     follower.on('leaderLost', () => events.push('leaderLost'));
+    follower.on('handover', () => events.push('handover'));
+    const infos: unknown[] = [];
+    follower.on('role', (_r: string, info: unknown) => infos.push(info));
     await follower.ready();
     expect(follower.role).toBe('follower');
     await follower.echo(1);
     await leader.close();
     await waitFor(() => events.includes('role:leader'), { message: 'the follower took over' });
-    expect(events).toEqual(['role:follower', 'leaderLost', 'role:leader']);
+    // A close() is a planned handover: announced, not a loss.
+    expect(events).toEqual(['role:follower', 'handover', 'role:leader']);
     expect(leaderRoles).toEqual(['leader']);
+    expect(leader.stats().handover).toMatchObject({ startedAt: expect.any(Number), durationMs: expect.any(Number), successorPid: process.pid });
+    expect(infos).toEqual([undefined, { handover: { at: expect.any(Number), durationMs: expect.any(Number), fromPid: process.pid, toPid: process.pid } }]);
     await follower.echo(2);
     const st = follower.stats();
-    expect(st).toMatchObject({ role: 'leader', channel: 'Roles', port: h.port, pid: process.pid, elections: 2, leaderLosses: 1 });
+    expect(st).toMatchObject({ role: 'leader', channel: 'Roles', port: h.port, pid: process.pid, elections: 2, leaderLosses: 0, handovers: 1 });
+    expect(st.lastHandover).toEqual(infos[1] && (infos[1] as { handover: unknown }).handover);
     // One invoke as follower (counted by the follower role), one as leader (local calls are not traffic).
     expect(st.traffic.invokes).toBe(1);
     expect(st.traffic.bytesOut).toBeGreaterThan(0);

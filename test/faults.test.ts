@@ -246,7 +246,7 @@ describe('fault injection', () => {
     for (const w of workers) expect(crashes(w)).toEqual([]);
   });
 
-  it('leader closing gracefully while followers have calls in flight: they settle, a new leader takes over', { timeout: 120_000 }, async () => {
+  it('leader closing gracefully while followers have calls in flight: none fails, a new leader takes over', { timeout: 120_000 }, async () => {
     const responseTimeout = 2000;
     const bound = responseTimeout + 3000;
     const { workers, leader, followers } = await startRegistryCluster(4, responseTimeout, 1000);
@@ -263,7 +263,9 @@ describe('fault injection', () => {
     await waitFor(() => registry.connections === 1, { timeout: 15_000, message: 'one upstream connection (the new leader\'s)' });
 
     const reports = await Promise.all(followers.map((w) => w.call<LoadReport>('stopLoad', { timeout: bound, since: closeAt })));
-    for (const r of reports) checkLoad(r, bound, NAMED_FAILOVER_ERRORS);
+    // A close() is a planned handover: calls running finish, calls not started go to the next
+    // leader, so not one fails (echo is not idempotent). Before, the ones in flight failed.
+    for (const r of reports) checkLoad(r, bound, new Set());
     // The close really happened under load: some calls were in flight at that moment.
     expect(reports.reduce((n, r) => n + r.spanning, 0)).toBeGreaterThan(0);
     // Subscriptions carry on through the new leader.

@@ -412,13 +412,29 @@ describe('leader and follower over loopback', () => {
     expect((fe as Error).message).toBe('upstream down');
   });
 
-  it('in-flight calls fail at once when the leader goes; later calls wait for the new leader', async () => {
+  it('a leader\'s close() lets the calls it runs finish (drain), and a call made meanwhile goes to the next leader', async () => {
     const leader = make();
     await leader.ready();
     const follower = make();
     await follower.ready();
+    const inflight = follower.slow(300);
+    await waitFor(() => leader.stats().followers?.[0]?.inFlight === 1, { message: 'the call running at the leader' });
+    const closing = leader.close();
+    const held = new Promise<unknown>((resolve) => follower.once('handover', () => resolve(follower.echo('held'))));
+    expect(await inflight).toBe('slow done');
+    await closing;
+    expect(await held).toBe('held');
+    expect(follower.role).toBe('leader');
+    expect(follower.stats()).toMatchObject({ leaderLosses: 0, handovers: 1 });
+  });
+
+  it('calls still running when the drain timeout ends fail at once when the leader goes; later calls wait for the new leader', async () => {
+    const leader = make({ drainTimeout: 100 });
+    await leader.ready();
+    const follower = make();
+    await follower.ready();
     const inflight = follower.slow(5000).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => leader.stats().followers?.[0]?.inFlight === 1, { message: 'the call running at the leader' });
     const closedAt = Date.now();
     await leader.close();
     const err = await inflight;
@@ -433,33 +449,36 @@ describe('leader and follower over loopback', () => {
   });
 
   it('an idempotent call in flight when the leader goes is sent again to the next leader (delegate third argument)', async () => {
-    const makeIdem = (): ClusterClient & { slow(ms: number): Promise<string> } => {
-      const c = cluster(TestClient, { port: h.port, name: 'Idem', responseTimeout: 5000 }).delegate('slow', 'invoke', { idempotent: true }).create();
+    const makeIdem = (drainTimeout?: number): ClusterClient & { slow(ms: number): Promise<string> } => {
+      const c = cluster(TestClient, { port: h.port, name: 'Idem', responseTimeout: 5000, drainTimeout }).delegate('slow', 'invoke', { idempotent: true }).create();
       c.on('error', () => undefined);
       clients.push(c);
       return c;
     };
-    const leader = makeIdem();
+    // A drain shorter than the call: the leader goes with the call still running, as if it died.
+    const leader = makeIdem(50);
     await leader.ready();
     const follower = makeIdem();
     await follower.ready();
     const inflight = follower.slow(300);
-    await waitFor(() => follower.stats().inFlight === 1, { message: 'the call on its way to the leader' });
+    await waitFor(() => leader.stats().followers?.[0]?.inFlight === 1, { message: 'the call running at the leader' });
     await leader.close();
     // Answered by the follower itself, which became the next leader, within one responseTimeout.
     expect(await inflight).toBe('slow done');
     expect(follower.role).toBe('leader');
-    expect(follower.stats().leaderLosses).toBe(1);
+    // A close() is a planned handover, not a loss.
+    expect(follower.stats()).toMatchObject({ leaderLosses: 0, handovers: 1 });
   });
 
   it('a call made in the rejection handler of a call the leader\'s loss cut off waits for the next leader', async () => {
-    const make2 = (): ClusterClient & { slow(ms: number): Promise<string>; echo<T>(v: T): Promise<T> } => {
-      const c = cluster(TestClient, { port: h.port, name: 'Retry', responseTimeout: 5000 }).create();
+    const make2 = (drainTimeout?: number): ClusterClient & { slow(ms: number): Promise<string>; echo<T>(v: T): Promise<T> } => {
+      const c = cluster(TestClient, { port: h.port, name: 'Retry', responseTimeout: 5000, drainTimeout }).create();
       c.on('error', () => undefined);
       clients.push(c);
       return c as never;
     };
-    const leader = make2();
+    // A drain shorter than the call: the close cuts it off.
+    const leader = make2(50);
     await leader.ready();
     const follower = make2();
     await follower.ready();
@@ -469,7 +488,7 @@ describe('leader and follower over loopback', () => {
       () => 'no loss?',
       (err: Error) => follower.echo(`retry after ${err.name}`),
     );
-    await waitFor(() => follower.stats().inFlight === 1, { message: 'the call on its way to the leader' });
+    await waitFor(() => leader.stats().followers?.[0]?.inFlight === 1, { message: 'the call running at the leader' });
     await leader.close();
     expect(await retried).toBe('retry after ConnectionClosedError');
     expect(follower.role).toBe('leader');

@@ -53,6 +53,7 @@ describe('options table', () => {
     ['responseTimeout', [1], [0, '3000'], /^option responseTimeout must be an integer number of milliseconds in 1\.\.2147483647, got 0$/],
     ['heartbeatInterval', [1], [0], /heartbeatInterval must be an integer number of milliseconds/],
     ['subscribeTimeout', [1, MAX_TIMER_MS], [0, null], /^option subscribeTimeout must be an integer number of milliseconds in 1\.\.2147483647, got 0$/],
+    ['drainTimeout', [1, MAX_TIMER_MS], [0, null], /^option drainTimeout must be an integer number of milliseconds in 1\.\.2147483647, got 0$/],
     ['isCheckHeartbeat', [false], ['false'], /^option isCheckHeartbeat must be a boolean, got "false"$/],
     ['autoGenerate', [false], [1], /^option autoGenerate must be a boolean, got 1$/],
     ['isBroadcast', [false], [[]], /^option isBroadcast must be a boolean, got an array$/],
@@ -72,7 +73,7 @@ describe('options table', () => {
 
   it('null means the default, except for the fields where it is checked as a value', () => {
     const nullChecked = fields.filter((f) => RULES[f].nullIsAValue).sort();
-    expect(nullChecked).toStrictEqual(['formatKey', 'isLeader', 'secret', 'secretDir', 'subscribeTimeout']);
+    expect(nullChecked).toStrictEqual(['drainTimeout', 'formatKey', 'isLeader', 'secret', 'secretDir', 'subscribeTimeout']);
     for (const f of fields) {
       if (nullChecked.includes(f)) continue;
       expect(resolveOptions('A', { [f]: null } as never, {})[f], f).toStrictEqual(f === 'name' ? 'A' : DEFAULTS[f as keyof typeof DEFAULTS]);

@@ -5,9 +5,10 @@
 //
 // Each instance makes a call, publishes its own address and subscribes to the list of all
 // published addresses, logging what happens. It keeps running (it is a service) until PM2
-// stops it with SIGINT (or SIGTERM), then closes its client and exits 0. If the leader instance
-// dies (pm2 reload, a crash), the others elect a new leader, which restores every subscription
-// and publish: watch the log lines.
+// stops it with SIGINT (or SIGTERM), then closes its client and exits 0. When the leader instance
+// stops that way (pm2 reload) its close() hands over to another instance: no call or push is
+// lost. If it dies (a crash, kill -9), the others elect a new leader, which restores every
+// subscription and publish: watch the log lines.
 //
 // In your application you write `require('leaderlink')`; this example loads the package from
 // this repository instead.
@@ -30,6 +31,7 @@ async function main() {
   const client = cluster(RegistryClient, { name: 'Registry' })
     .create({ port: Number(process.env.REGISTRY_PORT || 7780) });
   client.on('error', (err) => log('error:', err.message));
+  client.on('handover', ({ fromPid }) => log('handover', `leader pid ${fromPid} hands over; calls wait for the next one`));
   client.on('leaderLost', () => log('failover', 'lost the leader; electing again'));
   client.on('role', (role) => log('role:', `${role} (${role === 'leader' ? 'owns the registry connection' : 'proxies through the leader'})`));
 

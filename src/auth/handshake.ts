@@ -164,7 +164,7 @@ export class FollowerHandshake<T extends FirstFrame = FirstFrame> {
    * `port`: the port this follower dialled (on 127.0.0.1). `more`: informational fields of the
    * registration (not covered by the proof).
    */
-  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string, channelWait?: number, more?: Pick<RegisterChannel, 'fingerprint' | 'debugging'>): FollowerHandshake<RegisterChannel> {
+  static register(credentials: SecretSource, hello: Hello, port: number, channelName: string, channelWait?: number, more?: Pick<RegisterChannel, 'fingerprint' | 'debugging' | 'handover' | 'canLead'>): FollowerHandshake<RegisterChannel> {
     return new FollowerHandshake(credentials, hello, port, (clientNonce) => ({ type: MSG.registerChannel, channelName, pid: process.pid, channelWait, clientNonce, ...more }));
   }
 

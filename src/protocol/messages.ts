@@ -29,6 +29,10 @@ export const MSG = {
   heartbeatRes: 'heartbeat_res',
   callStatus: 'call_status',
   callStatusRes: 'call_status_res',
+  handover: 'handover',
+  handoverPrepare: 'handover_prepare',
+  handoverRes: 'handover_res',
+  handoverGo: 'handover_go',
 } as const;
 
 export type MessageType = (typeof MSG)[keyof typeof MSG];
@@ -46,6 +50,10 @@ export type RegisterChannel = {
   fingerprint?: unknown;
   /** An inspector is open in the follower (see Heartbeat); a boolean also says it answers the leader's probes. */
   debugging?: boolean;
+  /** The follower understands the planned-handover messages; followers of older leaderlink versions leave it out. */
+  handover?: boolean;
+  /** It may become the leader (not isLeader: false): a leader that hands over may name it successor. */
+  canLead?: boolean;
 };
 /** `callStatus`: this leader answers call_status (older leaders do not; their followers never ask). */
 export type RegisterChannelRes = { type: typeof MSG.registerChannelRes; success: boolean; leaderPid?: number; leaderProof?: unknown; error?: unknown; callStatus?: boolean; fingerprint?: unknown };
@@ -59,8 +67,13 @@ export type StatusRes = { type: typeof MSG.statusRes; success: boolean; leaderPr
 export type Invoke = { type: typeof MSG.invoke; method: string; argLength: number; oneway: boolean; headers?: InvokeHeaders };
 /** String headers carried by an invoke, bounded by `HEADER_LIMITS` (see checkHeaders). */
 export type InvokeHeaders = Record<string, string>;
-/** The result (or serialized error) is the application object. */
-export type InvokeResult = { type: typeof MSG.invokeResult; success: boolean };
+/**
+ * The result (or serialized error) is the application object. `notRun`: a leader handing over
+ * never started this call; the application object is the call's own packed arguments, echoed
+ * back with its method and argument count so the follower resends it to the next leader
+ * without having kept anything per call.
+ */
+export type InvokeResult = { type: typeof MSG.invokeResult; success: boolean; notRun?: boolean; method?: string; argLength?: number };
 /** The subscription (reg) is the application object. */
 export type Subscribe = { type: typeof MSG.subscribe; key: string };
 export type UnSubscribe = { type: typeof MSG.unSubscribe; key: string };
@@ -83,10 +96,29 @@ export type CallStatus = { type: typeof MSG.callStatus };
  * client is still working on; `ready`: whether its real client is ready.
  */
 export type CallStatusRes = { type: typeof MSG.callStatusRes; seenUpTo: number; running?: number; ready?: boolean };
+/**
+ * Leader -> follower, a request: it is handing over (close()); hold new calls for the next
+ * leader. The answer (handover_res) is the barrier: every call the follower sent before it has
+ * reached the leader, so the leader knows which calls it must drain or give back.
+ */
+export type Handover = { type: typeof MSG.handover };
+/**
+ * Leader -> the follower it names successor (a request): build the real client and subscribe
+ * these keys now. The application object is the list of [key, registration] pairs.
+ */
+export type HandoverPrepare = { type: typeof MSG.handoverPrepare };
+/** Follower -> leader: the answer to handover (always success) and to handover_prepare (ready or not). */
+export type HandoverRes = { type: typeof MSG.handoverRes; success: boolean };
+/**
+ * Leader -> follower, its last frame: the port is released. `successorPid` is the process that
+ * takes the port now (the receiver itself, for the successor); absent: nobody was prepared.
+ */
+export type HandoverGo = { type: typeof MSG.handoverGo; successorPid?: number };
 
 export type Message =
   | Hello | RegisterChannel | RegisterChannelRes | Status | StatusRes | Invoke | InvokeResult
-  | Subscribe | UnSubscribe | SubscribeResult | SubscribeResultRes | Heartbeat | HeartbeatRes | CallStatus | CallStatusRes;
+  | Subscribe | UnSubscribe | SubscribeResult | SubscribeResultRes | Heartbeat | HeartbeatRes | CallStatus | CallStatusRes
+  | Handover | HandoverPrepare | HandoverRes | HandoverGo;
 
 /** Upper bound on the argument count an invoke may announce (a lying count must not allocate). */
 export const MAX_ARGS = 1024;
@@ -154,12 +186,19 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
     case MSG.invokeResult:
     case MSG.registerChannelRes:
     case MSG.statusRes:
+    case MSG.handoverRes:
       if (typeof c.success !== 'boolean') return invalid(type, 'success', 'must be a boolean', c.success);
       if (type === MSG.registerChannelRes) {
         optionalInt(c, 'leaderPid');
         if (c.callStatus !== undefined && c.callStatus !== true) c.callStatus = undefined;
       }
-      return conn as InvokeResult | RegisterChannelRes | StatusRes;
+      if (c.notRun !== undefined) {
+        // A "not run" answer is resent by the follower: it must name what to resend.
+        if (c.notRun !== true || typeof c.method !== 'string') return invalid(type, 'notRun', 'must be true with a string method', c.notRun);
+        const n = c.argLength;
+        if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_ARGS) return invalid(type, 'argLength', `must be an integer in 0..${MAX_ARGS}`, n);
+      }
+      return conn as InvokeResult | RegisterChannelRes | StatusRes | HandoverRes;
     case MSG.subscribe:
     case MSG.unSubscribe:
     case MSG.subscribeResult:
@@ -177,11 +216,19 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
       optionalInt(c, 'running');
       if (c.ready !== undefined && typeof c.ready !== 'boolean') c.ready = undefined;
       return conn as CallStatusRes;
+    case MSG.handover:
+    case MSG.handoverPrepare:
+      return conn as Heartbeat | HeartbeatRes | SubscribeResultRes | Handover | HandoverPrepare;
+    case MSG.handoverGo:
+      optionalInt(c, 'successorPid');
+      return conn as HandoverGo;
     case MSG.registerChannel:
       if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
       optionalInt(c, 'pid');
       optionalInt(c, 'channelWait');
       if (c.debugging !== undefined && typeof c.debugging !== 'boolean') c.debugging = undefined;
+      if (c.handover !== undefined && typeof c.handover !== 'boolean') c.handover = undefined;
+      if (c.canLead !== undefined && typeof c.canLead !== 'boolean') c.canLead = undefined;
       return conn as RegisterChannel;
     case MSG.status:
       optionalInt(c, 'pid');

@@ -6,9 +6,9 @@ import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
-import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
+import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type HandoverGo, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
 import { unencodableIn } from '../codec/value-format.js';
-import { packArgsForWire } from '../codec/wire-encoding.js';
+import { packArgsForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection, TimedOutCall } from '../transport/connection.js';
 import { diagnoseFollowerTimeout, withDiagnosis } from './call-diagnosis.js';
 import { describeDifference, mismatchMessage, readFingerprint, type Fingerprint } from './fingerprint.js';
@@ -45,6 +45,27 @@ function warnLegacyLeaderOnce(opts: ResolvedOptions): void {
 /** Per key: the subscribeTimeout timer, until the first value. */
 type KeyState = KeyEntry<Listener, unknown, { timer: NodeJS.Timeout | undefined }>;
 
+/** What a follower asks of its client when its leader hands over (see Leader.close). */
+export interface HandoverHooks {
+  /** The leader announced a handover: hold new calls for the next leader. */
+  announced(): void;
+  /** This follower is named successor: build the real client, subscribe these keys; resolves when ready. */
+  prepare(regs: Array<[string, unknown, boolean?]>, deadline: number): Promise<void>;
+  /** A call the leader never ran: send it to the next leader (resolves with its result there). */
+  resend(method: string, args: unknown[]): Promise<unknown>;
+}
+
+/**
+ * What a follower's onLost hears after a planned handover: not a loss. `successorPid` is the
+ * process that takes the port (this one, for the successor), undefined when none was ready.
+ */
+export class HandoverEnded extends Error {
+  override readonly name = 'HandoverEnded';
+  constructor(readonly successorPid: number | undefined, readonly leaderPid: number | undefined) {
+    super(`leader pid ${leaderPid ?? '?'} handed over to ${successorPid === undefined ? 'no successor' : `pid ${successorPid}`}`);
+  }
+}
+
 export interface FollowerInit {
   options: ResolvedOptions;
   connection: Connection;
@@ -53,6 +74,7 @@ export interface FollowerInit {
   methods: MethodTable;
   fingerprint: Fingerprint;
   onError: (err: Error) => void;
+  handover?: HandoverHooks;
 }
 
 /**
@@ -84,6 +106,11 @@ export class Follower implements Role {
   /** From the leader's last call_status answer: the last invoke id it had received, and whether it was ready. */
   #seenUpTo = 0;
   #leaderReady = true;
+  readonly #hooks: HandoverHooks | undefined;
+  /** When the leader announced its handover. */
+  #handoverAt: number | undefined;
+  /** The leader's last frame of a handover. */
+  #go: HandoverGo | undefined;
 
   constructor(init: FollowerInit) {
     this.#opts = init.options;
@@ -91,6 +118,7 @@ export class Follower implements Role {
     this.#methods = init.methods;
     this.#fingerprint = init.fingerprint;
     this.#onError = init.onError;
+    this.#hooks = init.handover;
     this.#keys = new SubscriptionRegistry({ isBroadcast: this.#opts.isBroadcast, fanOut: 'all', deliver: (listener, value, key) => this.#call(listener, value, key) });
     this.#conn.on('request', (frame: Frame) => this.#onPush(frame));
     this.#conn.once('close', (err?: Error) => this.#onClose(err));
@@ -118,6 +146,11 @@ export class Follower implements Role {
     this.#lost = fn;
   }
 
+  /** When the leader announced a handover (calls are held from then on); undefined if it did not. */
+  get handoverAt(): number | undefined {
+    return this.#handoverAt;
+  }
+
   async #register(hello: Hello): Promise<void> {
     const { name } = this.#opts;
     // The hello already proved a live leaderlink leader (within connectTimeout). What remains is
@@ -125,7 +158,8 @@ export class Follower implements Role {
     // (maxWaitTime), like cluster-client's retries. A channel its process does not have is
     // answered sooner: after `channelWait` (connectTimeout), so a wrong name fails in seconds.
     const wait = Math.max(this.#opts.connectTimeout, this.#opts.maxWaitTime);
-    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout, { fingerprint: this.#fingerprint, debugging: debugging() });
+    const canLead = this.#hooks !== undefined && this.#opts.isLeader !== false;
+    const handshake = FollowerHandshake.register(this.#opts.credentials, hello, this.#opts.port, name, this.#opts.connectTimeout, { fingerprint: this.#fingerprint, debugging: debugging(), handover: true, canLead });
     let res: Frame;
     try {
       res = await this.#conn.request(handshake.request, null, wait);
@@ -239,9 +273,15 @@ export class Follower implements Role {
 
   /** The leader's answer to an invoke: its result, or the error it sent, thrown. */
   readonly #answer = (res: Frame): unknown => {
-    const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     const answer = parseMessage(res.conn);
-    if (answer.type === MSG.invokeResult && answer.success) return data;
+    if (answer.type === MSG.invokeResult && answer.success) return res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
+    if (answer.type === MSG.invokeResult && answer.notRun === true && this.#hooks) {
+      // A leader handing over never started it, and sent its arguments back: on to the next leader.
+      const args = answer.argLength === 0 ? [] : unpackArgs(res.app, answer.argLength!, this.#opts.transcode);
+      debug('%s: %s() was not run by leader pid %s (handing over); sending it to the next leader', this.#opts.name, answer.method, this.#leaderPid);
+      return this.#hooks.resend(answer.method!, args);
+    }
+    const data = res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     this.#traffic.errors++;
     throw deserializeError(data);
   };
@@ -336,11 +376,46 @@ export class Follower implements Role {
     state.data.timer = timer;
   }
 
+  /** The leader's handover messages (see Leader.close). */
+  #onHandover(frame: Frame, push: ReturnType<typeof parseMessage>): void {
+    if (push.type === MSG.handoverGo) {
+      this.#go = push;
+      return;
+    }
+    this.#handoverAt ??= Date.now();
+    this.#hooks?.announced();
+    if (push.type === MSG.handover || !this.#hooks) {
+      this.#conn.respond(frame.id, { type: MSG.handoverRes, success: push.type === MSG.handover });
+      return;
+    }
+    // Named successor: build the real client and subscribe while the old leader still serves.
+    let regs: Array<[string, unknown, boolean?]>;
+    try {
+      regs = this.#opts.transcode.decode(frame.app) as Array<[string, unknown, boolean?]>;
+      if (!Array.isArray(regs) || !regs.every((r) => Array.isArray(r))) throw new TypeError('not a list of [key, registration, hasValue]');
+    } catch (err) {
+      this.#onError(new ProtocolError(`[leaderlink:${this.#opts.name}] bad subscription list from leader pid ${this.#leaderPid ?? '?'}: ${(err as Error).message}`));
+      regs = [];
+    }
+    const deadline = Date.now() + Math.max(1, frame.timeout);
+    this.#hooks.prepare(regs, deadline).then(
+      () => this.#conn.respond(frame.id, { type: MSG.handoverRes, success: true }),
+      (err: Error) => {
+        debug('%s: could not get ready as successor: %s', this.#opts.name, err.message);
+        this.#conn.respond(frame.id, { type: MSG.handoverRes, success: false });
+      },
+    );
+  }
+
   #onPush(frame: Frame): void {
     const push = parseMessage(frame.conn);
     if (push.type === MSG.heartbeat) {
       // The leader's probe: it heard nothing from this process for a while (it was stalled).
       this.#conn.respond(frame.id, HEARTBEAT_RES);
+      return;
+    }
+    if (push.type === MSG.handover || push.type === MSG.handoverPrepare || push.type === MSG.handoverGo) {
+      this.#onHandover(frame, push);
       return;
     }
     if (push.type !== MSG.subscribeResult) {
@@ -378,6 +453,11 @@ export class Follower implements Role {
     this.#stop();
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#go) {
+      debug('%s: leader pid %s handed over to pid %s', this.#opts.name, this.#leaderPid, this.#go.successorPid);
+      this.#lost?.(new HandoverEnded(this.#go.successorPid, this.#leaderPid));
+      return;
+    }
     debug('%s: lost leader pid %s: %s', this.#opts.name, this.#leaderPid, err?.message ?? 'connection closed');
     this.#lost?.(err);
   }

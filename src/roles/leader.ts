@@ -1,9 +1,9 @@
 import { active, followerEvictedChannel, followerRegisteredChannel, serveTrace, ServeTrace, type FollowerContext } from '../diagnostics.js';
-import { ChannelMismatchError, CodecError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
+import { ChannelMismatchError, CodecError, ConnectionClosedError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
-import { InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
+import { expectMessage, InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { isUnencodable, unencodableIn } from '../codec/value-format.js';
 import { encodeForWire, unpackArgs } from '../codec/wire-encoding.js';
@@ -12,11 +12,12 @@ import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
 import { describeDifference, mismatchMessage, readFingerprint, type Fingerprint } from './fingerprint.js';
 import { RealClientHost } from './host.js';
-import { PushFrames } from '../subscriptions/push-frames.js';
+import { pushEncoder, PushFrames } from '../subscriptions/push-frames.js';
+import type { Standby } from './standby.js';
 import { InProcessRole } from './in-process.js';
 import type { Subscriber } from '../subscriptions/hub.js';
 import { RenamedKeys } from '../subscriptions/renamed-keys.js';
-import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
+import { emptyTraffic, type HandoverStats, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
 
 const debug = debugFor('leader');
 
@@ -28,6 +29,10 @@ const HEARTBEAT_RES = PreparedConn.of({ type: MSG.heartbeatRes });
 const PROBE = PreparedConn.of({ type: MSG.heartbeat });
 /** How long a probed follower has to answer, in idle limits (3 heartbeats each): a follower blocked for twice the limit still makes it. */
 const PROBE_GRACE = 2;
+const HANDOVER = PreparedConn.of({ type: MSG.handover });
+
+/** How long a new leader keeps the keys its standby subscribed for followers that have not subscribed again yet. */
+const PLACEHOLDER_MS = 5000;
 
 /**
  * One registered follower connection. It is itself the hub subscriber for every key the
@@ -42,6 +47,12 @@ interface Session extends Subscriber {
   lastInvokeId: number;
   /** It subscribed at least once: its close has hub keys to leave. */
   subscribed: boolean;
+  /** It understands the handover messages (a follower of an older version does not). */
+  handover: boolean;
+  /** It may be named successor (it can lead: not isLeader: false). */
+  canLead: boolean;
+  /** It was told of the handover. */
+  announced: boolean;
   /** its own subscribers, for the keys it names differently from the leader */
   renamed: RenamedKeys | undefined;
   /** Why the leader ended this connection, when it did (for `leaderlink:follower.evicted`). */
@@ -58,6 +69,8 @@ export interface LeaderInit {
   options: ResolvedOptions;
   /** The channel this leader serves, reserved by the election. */
   slot: ChannelSlot;
+  /** A real client built while the previous leader handed over to this process (see Standby). */
+  standby?: Standby;
   methods: MethodTable;
   fingerprint: Fingerprint;
   createRealClient: () => object;
@@ -86,21 +99,25 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   #closeTimer: NodeJS.Timeout | undefined;
   /** The frames of pushed values, one per value for all followers. */
   readonly #pushes: PushFrames;
+  /** Follower calls the real client is running (what a handover drains). */
+  #inFlight = 0;
+  /** Set when close() starts a planned handover. */
+  #handover: HandoverStats | undefined;
+  /** Resolves the drain wait when the last running call ends. */
+  #drained: (() => void) | undefined;
+  /** The followers' answers to `handover`, each the barrier behind that follower's last call. */
+  readonly #acks: Array<Promise<unknown>> = [];
+  /** The port server died under this leader: nothing to hand over. */
+  #serverLost = false;
+  #placeholderTimer: NodeJS.Timeout | undefined;
 
   /**
    * Creates the real client, then opens the slot: followers (parked ones first) reach a leader
    * that is fully built. If creating the real client throws, the caller releases the slot.
    */
   constructor(init: LeaderInit) {
-    const pushes = new PushFrames(init.options.transcode);
-    const encodePush = (key: string, value: unknown): Buffer => {
-      try {
-        return pushes.encodeValue(key, value);
-      } catch (err) {
-        throw unencodableIn(err, `[leaderlink:${init.options.name}] a value pushed for ${key}`, 'value');
-      }
-    };
-    super(new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, encodePush), init.onError, init.options);
+    const pushes = init.standby?.pushes ?? new PushFrames(init.options.transcode);
+    super(init.standby?.host ?? new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, pushEncoder(pushes, init.options.name)), init.onError, init.options);
     this.#pushes = pushes;
     this.#opts = init.options;
     this.#slot = init.slot;
@@ -109,6 +126,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#onError = init.onError;
     this.#slot.onLost((err) => {
       if (this.#closing) return;
+      this.#serverLost = true;
       void this.close();
       this.#lost?.(err);
     });
@@ -117,6 +135,12 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       this.#sweep.start();
     }
     this.#slot.open(this);
+    const standby = init.standby;
+    if (standby) {
+      // The followers of the previous leader subscribe again within milliseconds of moving here.
+      this.#placeholderTimer = setTimeout(() => standby.dropPlaceholders(), PLACEHOLDER_MS);
+      this.#placeholderTimer.unref();
+    }
   }
 
   /** Ready once the real client is, and the port is known to reach this process (see PortServer.routed). */
@@ -142,13 +166,14 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       followers: [...this.#sessions].map((s) => ({ pid: s.connection.peer.pid, connectedSince: s.connection.peer.since, inFlight: s.inFlight })),
       unauthenticated: this.#slot.unauthenticated,
       traffic: this.traffic(),
+      ...(this.#handover ? { handover: { ...this.#handover } } : {}),
     };
   }
 
   /** ChannelHandler: this channel for `leaderlink status`. */
   status(): Record<string, unknown> {
-    const { subscriptions, followers, traffic } = this.stats();
-    return { ready: this.host.isReady, followers, subscriptions, traffic };
+    const { subscriptions, followers, traffic, handover } = this.stats();
+    return { ready: this.host.isReady, followers, subscriptions, traffic, handingOver: handover !== undefined && handover.durationMs === undefined, handover };
   }
 
   onLost(fn: (err?: Error) => void): void {
@@ -167,8 +192,16 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     this.#closeTimer.unref();
   }
 
+  /**
+   * A leader whose real client is ready hands over (see #handOver); otherwise (its start failed,
+   * its server died) it closes at once and its followers elect again.
+   */
   close(): Promise<void> {
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#placeholderTimer);
+    if (!this.#closing && this.host.isReady && !this.#serverLost && !this.#slot.released) {
+      this.#closing = this.#handOver();
+    }
     if (!this.#closing) {
       this.#closing = (async () => {
         this.#sweep?.stop();
@@ -188,9 +221,105 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     return this.#closing;
   }
 
+  /**
+   * A planned handover (close() of a leader that serves):
+   *  1. every follower that understands it is told `handover` (it holds its new calls from now
+   *     on) and answers; the answer is the barrier behind its last call. The successor, the
+   *     oldest follower that can lead, is told `handover_prepare` instead: it builds its real
+   *     client and subscribes every key while this leader still serves;
+   *  2. calls that arrive now are not started: answered "not run" with their own arguments, for
+   *     the follower to send to the next leader; calls already running finish and are answered;
+   *  3. when the calls have drained and the successor is ready (or drainTimeout passed), the
+   *     port is released, every follower is told `handover_go { successorPid }` and its
+   *     connection closed: the successor listens on the port at once, the others connect to it.
+   * Exactly one process serves at a time: the successor starts listening only after this one
+   * stopped. A forced leader (isLeader: true) names no successor: its followers cannot lead.
+   */
+  async #handOver(): Promise<void> {
+    const started = Date.now();
+    const deadline = started + (this.#opts.drainTimeout ?? this.#opts.responseTimeout);
+    this.#handover = { startedAt: started, durationMs: undefined, successorPid: undefined };
+    debug('%s: handing over (%d followers, %d calls running)', this.#opts.name, this.#sessions.size, this.#inFlight);
+    const successor = this.#pickSuccessor();
+    for (const s of this.#sessions) if (s !== successor) this.#announce(s, deadline);
+    const prepared = successor ? this.#prepare(successor, deadline) : Promise.resolve(false);
+    // The barrier first (calls sent before it are running or given back by then), then the drain.
+    for (let seen = 0; seen < this.#acks.length;) {
+      const batch = this.#acks.slice(seen);
+      seen = this.#acks.length;
+      await Promise.all(batch);
+    }
+    await this.#drain(deadline);
+    const successorPid = (await prepared) && successor && !successor.connection.closed ? successor.connection.peer.pid : undefined;
+    this.#sweep?.stop();
+    // Stop listening before anyone is told to go: the successor's listen must find the port free.
+    const released = this.#slot.release();
+    for (const s of this.#sessions) {
+      if (s.handover) s.connection.notify({ type: MSG.handoverGo, successorPid });
+      s.evicted = 'leader-closed';
+      s.connection.close(undefined, true);
+    }
+    this.#sessions.clear();
+    this.#handover.successorPid = successorPid;
+    this.#handover.durationMs = Date.now() - started;
+    debug('%s: handed over to pid %s in %dms', this.#opts.name, successorPid ?? 'none', this.#handover.durationMs);
+    await released;
+    await this.host.close();
+  }
+
+  /** The oldest follower that can lead, unless this leader is forced or shares its port with other channels (then the port is not released with this channel). */
+  #pickSuccessor(): Session | undefined {
+    if (this.#opts.isLeader === true || !this.#slot.alone) return undefined;
+    for (const s of this.#sessions) if (s.handover && s.canLead && !s.connection.closed) return s;
+    return undefined;
+  }
+
+  /** Tells one follower that this leader hands over; its answer joins the barrier. */
+  #announce(session: Session, deadline: number): void {
+    if (!session.handover || session.announced) return;
+    session.announced = true;
+    this.#acks.push(session.connection.request(HANDOVER, null, Math.max(1, deadline - Date.now())).catch(() => undefined));
+  }
+
+  /** Asks the successor to get ready; true once it is (its answer is also its barrier). */
+  async #prepare(successor: Session, deadline: number): Promise<boolean> {
+    let app: Buffer;
+    try {
+      app = this.#opts.transcode.encode(this.host.hub.registrations());
+    } catch (err) {
+      this.#onError(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the subscriptions for the successor: ${(err as Error).message}`, { cause: err }));
+      app = this.#opts.transcode.encode([]);
+    }
+    successor.announced = true;
+    const answer = successor.connection.request({ type: MSG.handoverPrepare }, app, Math.max(1, deadline - Date.now()));
+    this.#acks.push(answer.catch(() => undefined));
+    try {
+      const res = expectMessage((await answer).conn, MSG.handoverRes);
+      return !(res instanceof InvalidMessage) && res.success;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves when no follower call is running, or at the deadline. */
+  async #drain(deadline: number): Promise<void> {
+    if (this.#inFlight === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
+    if (this.#inFlight > 0) {
+      this.#opts.logger.warn('[leaderlink:%s] %d follower calls still running after the drain timeout; their followers see the connection close', this.#opts.name, this.#inFlight);
+    }
+  }
+
   /** ChannelHandler: a follower registered to this channel. */
   accept(connection: Connection, register: Frame, leaderProof: string): void {
-    if (this.#closing) {
+    // During a handover (until the port is released) a follower still registers, and is told at once.
+    if (this.#closing && (this.#handover === undefined || this.#handover.durationMs !== undefined)) {
       connection.close();
       return;
     }
@@ -203,6 +332,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const session: Session = {
       connection, inFlight: 0, lastInvokeId: 0, subscribed: false, renamed: undefined,
       answersProbes: typeof register.conn.debugging === 'boolean', debugging: register.conn.debugging === true, probing: false,
+      handover: register.conn.handover === true, canLead: register.conn.canLead === true, announced: false,
       push: (key, data) => this.#sendPush(connection, key, data),
     };
     this.#sessions.add(session);
@@ -225,6 +355,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         if (followerRegisteredChannel.hasSubscribers && !connection.closed) {
           followerRegisteredChannel.publish({ channel: this.#opts.name, port: this.#opts.port, pid: connection.peer.pid } satisfies FollowerContext);
         }
+        if (this.#handover && this.#handover.durationMs === undefined) this.#announce(session, Date.now() + (this.#opts.drainTimeout ?? this.#opts.responseTimeout));
       },
       (err: unknown) => {
         // With the proof: the follower believes a refusal only from a leader that proves itself.
@@ -363,6 +494,10 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const { connection } = session;
     const { method, argLength: count, oneway } = invoke;
     this.#traffic.invokes++;
+    if (this.#handover && !oneway) {
+      this.#notRun(session, frame, invoke);
+      return;
+    }
     const trace = active(serveTrace) ? this.#serveTrace(session, invoke) : undefined;
     session.lastInvokeId = frame.id;
     if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
@@ -388,12 +523,29 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     );
   }
 
+  /**
+   * A call that reached a leader handing over: never started. A follower that understands it
+   * gets its arguments back to send to the next leader; an older one gets ConnectionClosedError
+   * (what it got before, and what it resends if the method is idempotent). Oneway calls are still
+   * run: they have no answer to carry them back.
+   */
+  #notRun(session: Session, frame: Frame, invoke: Invoke): void {
+    const { connection } = session;
+    if (session.handover) {
+      connection.respond(frame.id, { type: MSG.invokeResult, success: false, notRun: true, method: invoke.method, argLength: invoke.argLength }, frame.app);
+      return;
+    }
+    this.#refuse(connection, frame, false, new ConnectionClosedError(`[leaderlink:${this.#opts.name}] the leader (pid ${process.pid}) is handing over; ${invoke.method}() was not run`));
+  }
+
   /** Calls the real client for a follower's invoke and answers it (no closures per call but the callback). */
   #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean, trace?: ServeTrace): void {
     const started = Date.now();
     session.inFlight++;
+    this.#inFlight++;
     const done = (err: Error | null, result?: unknown): void => {
       session.inFlight--;
+      if (--this.#inFlight === 0) this.#drained?.();
       const { connection } = session;
       if (err) {
         // A oneway call's error is heard by nobody else: an `error` event here. Any other is the

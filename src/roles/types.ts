@@ -41,6 +41,17 @@ export interface RoleStats {
   leaderPid?: number | undefined;
   inFlight?: number;
   traffic: TrafficCounters;
+  /** Leader: the planned handover its close() runs or ran (durationMs undefined while it runs). */
+  handover?: HandoverStats;
+}
+
+/** A leader's planned handover (see Leader.close). */
+export interface HandoverStats {
+  startedAt: number;
+  /** Until the port was released; undefined while handing over. */
+  durationMs: number | undefined;
+  /** The follower that took over, if one was ready. */
+  successorPid: number | undefined;
 }
 
 export function emptyTraffic(): TrafficCounters {

@@ -102,6 +102,11 @@ export class SubscriptionHub {
     this.#unsubscribeUpstream(this.#keys.leaveWhere(key, (sub) => typeof sub === 'function'));
   }
 
+  /** Every key with its registration and whether it has a value: what a leader's successor subscribes before it takes over. */
+  registrations(): Array<[string, unknown, boolean]> {
+    return [...this.#keys.entries()].map((e): [string, unknown, boolean] => [e.key, e.data.reg, e.hasLast]);
+  }
+
   /** Keys with their subscriber counts and the age of their last value, for stats. */
   snapshot(now?: number): Array<{ key: string; subscribers: number; lastValueAgeMs: number | null }> {
     return this.#keys.snapshot(now);

@@ -1,6 +1,6 @@
 import { encodeFrame, encodeTextFrame, HEADER_SIZE, PreparedConn } from '../protocol/frame.js';
 import { MSG } from '../protocol/messages.js';
-import type { Transcode } from '../codec/value-format.js';
+import { unencodableIn, type Transcode } from '../codec/value-format.js';
 import { encodedText } from '../codec/wire-encoding.js';
 
 /**
@@ -58,4 +58,18 @@ export class PushFrames {
     this.#key = key;
     this.#frame = frame;
   }
+}
+
+/**
+ * How a leader's hub encodes pushed values (PushFrames.encodeValue), a value that cannot be
+ * encoded named as such; the leader and a successor's standby real client both use it.
+ */
+export function pushEncoder(pushes: PushFrames, name: string): (key: string, value: unknown) => Buffer {
+  return (key, value) => {
+    try {
+      return pushes.encodeValue(key, value);
+    } catch (err) {
+      throw unencodableIn(err, `[leaderlink:${name}] a value pushed for ${key}`, 'value');
+    }
+  };
 }

@@ -460,7 +460,16 @@ export class ChannelSlot {
 
   /** Lets the process exit although the port is held, when this is the only channel on it. */
   unrefIfAlone(): void {
-    if (this.#server.channelNames.length === 1) this.#server.unref();
+    if (this.alone) this.#server.unref();
+  }
+
+  /** The only channel on its port: releasing it releases the port. */
+  get alone(): boolean {
+    return this.#server.channelNames.length === 1 && this.#server.channelNames[0] === this.name;
+  }
+
+  get released(): boolean {
+    return this.#released;
   }
 
   /** Frees the channel; the port is released with the last one. */
