@@ -23,7 +23,7 @@ const { chartSpecs, renderCharts } = require('./lib/charts.cjs');
 // only when asked for (--comparators ...,otel), like baseline.
 const COMPARATORS = ['leaderlink', 'baseline', 'otel', 'cluster-client', 'raw', 'ipc'];
 const LABEL = { leaderlink: 'leaderlink', baseline: 'baseline', otel: 'll+otel', 'cluster-client': 'cluster-client', raw: 'raw TCP', ipc: 'IPC' };
-const SCENARIOS = ['reqresp', 'fanout', 'failover', 'memory'];
+const SCENARIOS = ['reqresp', 'fanout', 'failover', 'restart', 'memory'];
 const SCALE_SCENARIOS = ['scale-followers', 'scale-keys', 'scale-payload'];
 const SCALE_CHART_DIR = path.join(__dirname, '..', 'docs', 'bench');
 
@@ -57,7 +57,7 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const Q = args.quick;
 const P = {
-  reps: { reqresp: Q ? 2 : 5, fanout: Q ? 1 : 5, failover: Q ? 2 : 7, memory: Q ? 1 : 5 },
+  reps: { reqresp: Q ? 2 : 5, fanout: Q ? 1 : 5, failover: Q ? 2 : 7, restart: Q ? 2 : 7, memory: Q ? 1 : 5 },
   warm: Q ? 500 : 2000,
   rttN: Q ? 1000 : 5000,
   windowMs: Q ? 500 : 1500,
@@ -181,6 +181,42 @@ async function failover(comp) {
   });
 }
 
+// restart: as failover, but every member competes and the leader closes its client (a planned
+// restart, as pm2 reload or a rolling deploy does) instead of dying
+async function restart(comp) {
+  return withGroup(comp, P.foSurvivors, { tickMs: P.foTickMs, compete: true, leaderCompetes: true }, async (g) => {
+    const all = [g.leader, ...g.followers];
+    await Promise.all(all.map((r) => r.call('foStart', { key: 'tick', intervalMs: P.foCallEveryMs })));
+    await sleep(P.foSteadyMs);
+    const oldPid = g.leader.pid;
+    const closeAt = hr();
+    // The leader's own calls end with its client: only the survivors' calls are counted.
+    await g.leader.call('foStop', { waitMs: 0 });
+    const closed = g.leader.call('closeClient', {}, 15000);
+    const deadline = Date.now() + (comp === 'cluster-client' ? 20000 : 10000);
+    let reports;
+    for (;;) {
+      await sleep(20);
+      reports = await Promise.all(g.followers.map((f) => f.call('foReport', { killAt: closeAt, deadPid: oldPid })));
+      if (reports.every((r) => r.pushMs !== null && r.callMs !== null) || Date.now() > deadline) break;
+    }
+    await closed;
+    await sleep(300);
+    await Promise.all(g.followers.map((f) => f.call('foStop', { waitMs: 3500 }, 10000)));
+    reports = await Promise.all(g.followers.map((f) => f.call('foReport', { killAt: closeAt, deadPid: oldPid })));
+    const states = await Promise.all(g.followers.map((f) => f.call('state')));
+    const recovered = reports.every((r) => r.pushMs !== null && r.callMs !== null);
+    return {
+      recovered,
+      worstCallMs: recovered ? Math.max(...reports.map((r) => r.callMs)) : null,
+      worstGapMs: reports.every((r) => r.pushGapMs !== null) ? Math.max(...reports.map((r) => r.pushGapMs)) : null,
+      failed: sum(reports.map((r) => r.failed)),
+      newLeaders: states.filter((s) => s.isLeader).length,
+      survivors: reports,
+    };
+  });
+}
+
 // memory: leader RSS alone, then with 32 subscribed followers that made calls
 async function memory(comp) {
   return withGroup(comp, 0, {}, async (g) => {
@@ -208,8 +244,8 @@ async function memory(comp) {
 }
 
 const scale = scaleScenarios(S);
-const RUNNERS = { reqresp, fanout, failover, memory, ...scale.runners };
-const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'baseline', 'otel', 'cluster-client'], memory: COMPARATORS, ...scale.applies };
+const RUNNERS = { reqresp, fanout, failover, restart, memory, ...scale.runners };
+const APPLIES = { reqresp: COMPARATORS, fanout: COMPARATORS, failover: ['leaderlink', 'baseline', 'otel', 'cluster-client'], restart: ['leaderlink', 'baseline', 'otel', 'cluster-client'], memory: COMPARATORS, ...scale.applies };
 
 // ---------------------------------------------------------------- table
 // [scenario, metric, unit, get(result) -> number, kind: 'val' | 'count', better: 'low' | 'high', source]
@@ -235,6 +271,11 @@ const ROWS = [
   ['failover', 'failed, not in flight', 'sum', (r) => r.failedOther, 'count', 'low', 'failover'],
   ['failover', 'runs not recovered', 'sum', (r) => (r.recovered ? 0 : 1), 'count', 'low', 'failover'],
   ['failover', 'runs without 1 new leader', 'sum', (r) => (r.newLeaders === 1 ? 0 : 1), 'count', 'low', 'failover'],
+  ['planned restart', 'failed calls', 'sum', (r) => r.failed, 'count', 'low', 'restart'],
+  ['planned restart', 'longest push gap', 'ms', (r) => (r.worstGapMs === null ? NaN : r.worstGapMs), 'val', 'low', 'restart'],
+  ['planned restart', 'worst survivor: close->call', 'ms', (r) => (r.worstCallMs === null ? NaN : r.worstCallMs), 'val', 'low', 'restart'],
+  ['planned restart', 'runs not recovered', 'sum', (r) => (r.recovered ? 0 : 1), 'count', 'low', 'restart'],
+  ['planned restart', 'runs without 1 new leader', 'sum', (r) => (r.newLeaders === 1 ? 0 : 1), 'count', 'low', 'restart'],
   ['cost', 'leader CPU per 100k calls', 's', (r) => r.leaderCpuS100k, 'val', 'low', 'reqresp'],
   ['cost', 'follower CPU per 100k calls', 's', (r) => r.followerCpuS100k, 'val', 'low', 'reqresp'],
   ['cost', 'leader RSS, 32 followers', 'MiB', (r) => r.leaderRssMiB, 'val', 'low', 'memory'],
@@ -274,6 +315,12 @@ function evaluateTargets(results) {
     add('failover: kill->new real client below cluster-client', rc, rc !== null && rc < 1, fmtRatio(rc));
     const other = cell(results, 'failover', 'leaderlink', (r) => r.failedOther, 'count').v;
     add('failover: no failed call except in flight', other, other === 0, `${other} other failures`);
+  }
+  if (results.restart) {
+    const failed = cell(results, 'restart', 'leaderlink', (r) => r.failed, 'count').v;
+    add('planned restart: no failed call', failed, failed === 0, `${failed} failed`);
+    const gap = R('restart', 'cluster-client', (r) => (r.worstGapMs === null ? NaN : r.worstGapMs));
+    add('planned restart: longest push gap below cluster-client', gap, gap !== null && gap < 1, fmtRatio(gap));
   }
   return T;
 }

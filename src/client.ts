@@ -1,7 +1,7 @@
 import { CompatBase } from './compat-base.js';
 import {
-  active, electionChannel, failoverChannel, invokeTrace, leaderLostChannel, publishTrace, resendChannel, subscribeTrace,
-  type ElectionContext, type FailoverContext, type InvokeContext, type LeaderLostContext, type SubscriptionContext,
+  active, electionChannel, failoverChannel, handoverChannel, invokeTrace, leaderLostChannel, publishTrace, resendChannel, subscribeTrace,
+  type ElectionContext, type FailoverContext, type HandoverContext, type InvokeContext, type LeaderLostContext, type SubscriptionContext,
 } from './diagnostics.js';
 import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
 import { delay, elect, type Elected } from './election.js';
@@ -466,8 +466,14 @@ export class ClusterClient extends CompatBase {
     this.#handover = undefined;
     this.#followOnlyUntil = 0;
     this.#handovers++;
-    this.#lastHandover = { at: h.at, durationMs: Date.now() - h.at, fromPid: h.fromPid, toPid: this.#role?.kind === 'leader' ? process.pid : (this.#role?.leaderPid ?? h.toPid) };
-    return this.#lastHandover;
+    const last: HandoverInfo = { at: h.at, durationMs: Date.now() - h.at, fromPid: h.fromPid, toPid: this.#role?.kind === 'leader' ? process.pid : (this.#role?.leaderPid ?? h.toPid) };
+    this.#lastHandover = last;
+    if (handoverChannel.hasSubscribers) {
+      handoverChannel.publish({
+        channel: this.#opts.name, port: this.#opts.port, role: this.#role?.kind, leaderPid: last.toPid, previousLeaderPid: last.fromPid, durationMs: last.durationMs,
+      } satisfies HandoverContext);
+    }
+    return last;
   }
 
   #dropStandby(): Promise<void> {

@@ -31,6 +31,8 @@ export const CHANNELS = {
   leaderLost: 'leaderlink:leader.lost',
   /** Point channel: served again after a loss; the time from the loss noticed to ready. */
   failover: 'leaderlink:failover',
+  /** Point channel: served again after a planned handover of the leader (not a loss); the time from its announcement to ready. */
+  handover: 'leaderlink:handover',
   /** Point channel (leader): a follower registered. */
   followerRegistered: 'leaderlink:follower.registered',
   /** Point channel (leader): a follower's connection ended. */
@@ -129,6 +131,14 @@ export interface FailoverContext extends ChannelContext {
   readonly durationMs: number;
 }
 
+/** `leaderlink:handover`: the leader's handover announced -> this client's next role ready (and its replay done). */
+export interface HandoverContext extends ChannelContext {
+  readonly role: TraceRole | undefined;
+  readonly leaderPid: number | undefined;
+  readonly previousLeaderPid: number | undefined;
+  readonly durationMs: number;
+}
+
 /** `leaderlink:follower.registered` and `leaderlink:follower.evicted` (in the leader). */
 export interface FollowerContext extends ChannelContext {
   readonly pid: number | undefined;
@@ -154,6 +164,7 @@ export const resendChannel = dc.channel(CHANNELS.resend);
 export const electionChannel = dc.channel(CHANNELS.election);
 export const leaderLostChannel = dc.channel(CHANNELS.leaderLost);
 export const failoverChannel = dc.channel(CHANNELS.failover);
+export const handoverChannel = dc.channel(CHANNELS.handover);
 export const followerRegisteredChannel = dc.channel(CHANNELS.followerRegistered);
 export const followerEvictedChannel = dc.channel(CHANNELS.followerEvicted);
 

@@ -7,7 +7,7 @@ export { ClusterClient } from './client.js';
 export type { ClientStats, ClusterClientEvents, RoleName } from './client.js';
 export { CHANNELS } from './diagnostics.js';
 export type {
-  ChannelContext, ElectionContext, FailoverContext, FollowerContext, InvokeContext, LeaderLostContext, ServeContext, SubscriptionContext, TraceRole,
+  ChannelContext, ElectionContext, FailoverContext, FollowerContext, HandoverContext, InvokeContext, LeaderLostContext, ServeContext, SubscriptionContext, TraceRole,
 } from './diagnostics.js';
 export type { InvokeHeaders } from './protocol/messages.js';
 export type { RoleStats, TrafficCounters } from './roles/types.js';

@@ -1,4 +1,5 @@
 import dc from 'node:diagnostics_channel';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { active } from '../src/diagnostics.js';
 import { CHANNELS, cluster, type InvokeContext, type ServeContext } from '../src/index.js';
@@ -164,7 +165,7 @@ describe('point channels', () => {
     const evicted = pointOf(CHANNELS.followerEvicted);
     const lost = pointOf(CHANNELS.leaderLost);
     const failovers = pointOf(CHANNELS.failover);
-    const [leader, follower] = await pair();
+    const [, follower] = await pair();
     await waitFor(() => registered.length === 1, { message: 'follower.registered' });
     expect(elections).toMatchObject([
       { channel: 'Diag', port: h.port, won: true, role: 'leader', leaderPid: process.pid, election: 1 },
@@ -172,13 +173,37 @@ describe('point channels', () => {
     ]);
     for (const e of elections) expect(e.durationMs).toBeGreaterThanOrEqual(0);
     expect(registered[0]).toEqual({ channel: 'Diag', port: h.port, pid: process.pid });
-    await leader.close();
+    // A loss, not a planned handover (a leader's close() is one): the leader's end of the
+    // follower's connection is cut, as when the leader's process dies. The follower elects
+    // again and follows the same leader.
+    const leaderSide = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles()
+      .filter((x): x is net.Socket => x instanceof net.Socket && x.localPort === h.port);
+    expect(leaderSide).toHaveLength(1);
+    leaderSide[0]!.destroy();
     await waitFor(() => failovers.length === 1, { timeout: 15_000, message: 'failover' });
-    expect(evicted[0]).toMatchObject({ channel: 'Diag', pid: process.pid, reason: 'leader-closed' });
+    expect(evicted[0]).toMatchObject({ channel: 'Diag', pid: process.pid });
     expect(lost).toMatchObject([{ channel: 'Diag', role: 'follower', leaderPid: process.pid }]);
-    expect(elections[2]).toMatchObject({ won: true, role: 'leader', election: 2 });
-    expect(failovers[0]).toMatchObject({ channel: 'Diag', role: 'leader', leaderPid: process.pid, previousLeaderPid: process.pid });
+    expect(elections[2]).toMatchObject({ won: false, role: 'follower', election: 2 });
+    expect(failovers[0]).toMatchObject({ channel: 'Diag', role: 'follower', leaderPid: process.pid, previousLeaderPid: process.pid });
     expect(failovers[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(follower.role).toBe('follower');
+  });
+
+  it('a leader\'s close() is a handover: follower.evicted as leader-closed, handover, and no leader.lost or failover', async () => {
+    const elections = pointOf(CHANNELS.election);
+    const evicted = pointOf(CHANNELS.followerEvicted);
+    const lost = pointOf(CHANNELS.leaderLost);
+    const failovers = pointOf(CHANNELS.failover);
+    const handovers = pointOf(CHANNELS.handover);
+    const [leader, follower] = await pair();
+    await leader.close();
+    await waitFor(() => handovers.length === 1, { timeout: 15_000, message: 'handover' });
+    expect(evicted[0]).toMatchObject({ channel: 'Diag', pid: process.pid, reason: 'leader-closed' });
+    expect(handovers[0]).toMatchObject({ channel: 'Diag', port: h.port, role: 'leader', leaderPid: process.pid, previousLeaderPid: process.pid });
+    expect(handovers[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(elections[2]).toMatchObject({ won: true, role: 'leader', election: 2 });
+    expect(lost).toEqual([]);
+    expect(failovers).toEqual([]);
     expect(follower.role).toBe('leader');
   });
 

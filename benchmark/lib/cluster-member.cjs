@@ -69,6 +69,11 @@ async function initMember(opts) {
       const [rc] = BenchDataClient.instances;
       return { isLeader: !!client.isClusterClientLeader, errors, logged: logger.counts, realClientAt: rc ? rc.createdAt : null };
     },
+    /** Closes this process's client (planned restart: a leader's close is its handover). */
+    async closeClient() {
+      await client.close();
+      return true;
+    },
     async waitLeader({ timeoutMs = 5000 }) {
       await waitFor(() => BenchDataClient.instances.size > 0, timeoutMs, 'real client');
       return true;

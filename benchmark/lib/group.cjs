@@ -46,10 +46,10 @@ function profArgv(profile, comp, role) {
 /**
  * A leader and `n` followers of one comparator on a fresh port.
  * tickMs: the real client pushes `tick` every tickMs; compete: followers leave isLeader unset
- * (failover); seedKeys: the real client starts holding a value for key-0 .. key-(seedKeys-1);
+ * (failover); leaderCompetes: so does the leader (planned restart); seedKeys: the real client starts holding a value for key-0 .. key-(seedKeys-1);
  * profile: --cpu-prof directory for leaderlink and raw TCP roles.
  */
-async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, profile = null } = {}) {
+async function startGroup(comp, n, { tickMs = 0, compete = false, leaderCompetes = false, seedKeys = 0, profile = null } = {}) {
   const port = comp === 'ipc' ? 0 : await freePort();
   const roles = [];
   const g = { comp, port, leader: null, followers: [], roles };
@@ -79,8 +79,10 @@ async function startGroup(comp, n, { tickMs = 0, compete = false, seedKeys = 0, 
   };
   try {
     if (MEMBER_LIBS.has(comp)) {
-      g.leader = track(await startRole('leader', member(true), { name: `${comp} leader`, execArgv: profArgv(profile, comp, 'leader') }));
-      if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: forced leader is not leader`);
+      // leaderCompetes: the first member leads by winning the port, not forced (a planned
+      // restart hands over to a follower only when the leader is not forced).
+      g.leader = track(await startRole('leader', member(leaderCompetes ? undefined : true), { name: `${comp} leader`, execArgv: profArgv(profile, comp, 'leader') }));
+      if (!g.leader.readyInfo.isLeader) throw new Error(`${comp}: ${leaderCompetes ? 'first member' : 'forced leader'} is not leader`);
     } else if (comp === 'raw') {
       g.leader = track(await startRole('raw-server', { port, seedKeys }, { name: 'raw server', execArgv: profArgv(profile, comp, 'raw-server') }));
     } else {

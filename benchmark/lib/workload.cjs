@@ -157,13 +157,17 @@ function makeWorkload(adapter) {
       const codes = {};
       for (const c of failedCalls) codes[c.code] = (codes[c.code] || 0) + 1;
       const failedBefore = fo.calls.filter((c) => c.end && !c.ok && c.end <= killAt).length;
+      // The longest wait between two pushes around the event (from the last push before it).
+      let gapNs = 0;
+      const from = fo.pushes.findIndex((p) => p[0] > killAt) - 1;
+      if (from >= 0) for (let i = from + 1; i < fo.pushes.length; i++) gapNs = Math.max(gapNs, fo.pushes[i][0] - fo.pushes[i - 1][0]);
       return {
         pid: process.pid,
         pushMs: pushAfter ? (pushAfter[0] - killAt) / 1e6 : null,
         callMs: callAfter ? (callAfter.end - killAt) / 1e6 : null,
         lostMs: lostAt ? (lostAt - killAt) / 1e6 : null,
         failed: failedCalls.length, failedInflight, failedOther: failedCalls.length - failedInflight, failedBefore,
-        codes, pending: fo.pending, calls: fo.calls.length,
+        codes, pending: fo.pending, calls: fo.calls.length, pushGapMs: from >= 0 ? gapNs / 1e6 : null,
       };
     },
     async foStop({ waitMs = 3500 }) {
