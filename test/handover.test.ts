@@ -134,7 +134,8 @@ describe('planned handover', () => {
       // The successor it named is the process that leads now.
       expect(handover.successorPid, `round ${round}`).toBe(next.pid);
       // It started serving only after the old leader stopped: never two at once.
-      const ready = next.events.filter((e) => e.event === 'role' && e.role === 'leader').at(-1)!;
+      // (Its role getter says leader a little before the role event: wait for the event.)
+      const ready = await next.waitEvent((e) => e.event === 'role' && e.role === 'leader' && (e.at as number) >= handover.startedAt, 15_000, `round ${round}: the new leader's role event`);
       expect(ready.at as number, `round ${round}: new leader ready before the old one let go`).toBeGreaterThanOrEqual(handover.startedAt + handover.durationMs);
       expect((ready.info as { handover?: unknown } | undefined)?.handover, `round ${round}: the role event tells the handover`).toBeDefined();
       // The restarted process comes back as a follower of the new leader.
