@@ -121,6 +121,8 @@ interface ChannelView {
 export function formatStatus(st: ServerStatus, now = Date.now()): string {
   const lines = [`leader pid ${st.leaderPid} on 127.0.0.1:${st.port}, leading for ${duration(st.uptimeMs)} (process up ${duration(st.processUptimeMs)})`];
   if (st.channels.length === 0) lines.push('  no channels');
+  // Older leaders send no `waiting`.
+  for (const w of st.waiting ?? []) lines.push(`  ${w.followers} follower(s) waiting for channel ${w.channel}, which this leader does not have (yet)`);
   for (const raw of st.channels) {
     const c = raw as ChannelView;
     const handing = c.handingOver && c.handover ? ` (handing over for ${duration(now - c.handover.startedAt)}: calls drain, followers hold new ones)` : '';

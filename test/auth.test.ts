@@ -23,6 +23,8 @@ import { tmpDirs } from './helpers/tmp-dirs.js';
 
 const run = promisify(execFile);
 const tmpDir = tmpDirs('leaderlink-auth-');
+const isRoot = process.getuid?.() === 0;
+const otherUser = canRunAsNobody(AUTH_PEER);
 const h = clusterHarness((options) => cluster(TestClient, options).create(), { name: 'Auth' });
 const { make, sockets, servers, clients } = h;
 
@@ -133,12 +135,8 @@ describe('authentication', () => {
       expect(() => loadSecretFile(dir)).toThrow(message);
     });
 
-    it('refuses a directory that belongs to another user', () => {
-      if (process.getuid?.() !== 0) {
-        // Only root can hand a directory to another user; the mode checks above still run.
-        expect(process.getuid?.()).not.toBe(0);
-        return;
-      }
+    // Only root can hand a directory to another user; the mode checks above run for everyone.
+    it.skipIf(!isRoot)('refuses a directory that belongs to another user (needs root: skipped when not root)', () => {
       const dir = path.join(tmpDir(), 'theirs');
       fs.mkdirSync(dir, { mode: 0o700 });
       fs.chownSync(dir, 65534, 65534);
@@ -161,26 +159,24 @@ describe('authentication', () => {
     });
   });
 
-  it('a process of another OS user (own secret file) is refused; with a shared LEADERLINK_SECRET it is accepted', async () => {
+  // Run as ourselves, this would prove nothing about another user: it is skipped instead.
+  it.skipIf(!otherUser)('a process of another OS user (own secret file) is refused; with a shared LEADERLINK_SECRET it is accepted (needs root and a repository user 65534 can read: skipped otherwise)', async () => {
     const fixture = AUTH_PEER;
-    const otherUser = canRunAsNobody(fixture);
     const leader = make();
     await leader.ready();
     const home = tmpDir();
     fs.chmodSync(home, 0o755);
     const otherDir = path.join(home, 'nobody-secret');
     const env = { ...process.env, LEADERLINK_SECRET_DIR: otherDir };
-    const asOther = otherUser ? { uid: 65534, gid: 65534 } : {};
-    if (otherUser) {
-      fs.mkdirSync(otherDir, { mode: 0o700 });
-      fs.chownSync(otherDir, 65534, 65534);
-    }
+    const asOther = { uid: 65534, gid: 65534 };
+    fs.mkdirSync(otherDir, { mode: 0o700 });
+    fs.chownSync(otherDir, 65534, 65534);
     const refused = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string; uid: number };
     expect(refused).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
-    if (otherUser) expect(refused.uid).toBe(65534);
+    expect(refused.uid).toBe(65534);
     // The other user cannot read this user's secret file either: it is refused, not used.
-    if (otherUser) {
-      const mine = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env: { ...process.env, LEADERLINK_SECRET_DIR: path.join(os.homedir(), '.leaderlink') }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string };
+    {
+      const mine = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env: { ...process.env, LEADERLINK_SECRET_DIR: process.env.LEADERLINK_SECRET_DIR }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; code: string };
       expect(mine).toMatchObject({ ok: false, code: 'LEADERLINK_AUTH' });
     }
     // Sharing an explicit secret works across users.
@@ -190,6 +186,17 @@ describe('authentication', () => {
     const sharedLeader = make({ secret: shared });
     await sharedLeader.ready();
     const accepted = JSON.parse((await run(process.execPath, [fixture, String(h.port)], { env: { ...env, LEADERLINK_SECRET: shared }, timeout: 20_000, ...asOther })).stdout) as { ok: boolean; r: string };
-    expect(accepted).toMatchObject({ ok: true, r: 'hi' });
+    expect(accepted).toMatchObject({ ok: true, r: 'hi', uid: 65534 });
+  });
+
+  it('the suite keeps its secret in its own directory, not the runner\'s ~/.leaderlink', async () => {
+    const dir = process.env.LEADERLINK_SECRET_DIR;
+    expect(dir, 'test/setup/secret-dir.ts sets it').toMatch(/leaderlink-test-secret-/);
+    expect(dir).not.toBe(path.join(os.homedir(), '.leaderlink'));
+    const leader = make();
+    await leader.ready();
+    const follower = make();
+    expect(await follower.echo('own dir')).toBe('own dir');
+    expect(fs.readFileSync(path.join(dir!, 'secret'), 'utf8')).toMatch(/^[0-9a-f]{64}$/);
   });
 });

@@ -11,7 +11,7 @@ import { clusterHarness } from './helpers/cluster-harness.js';
 const BIN = path.join(__dirname, '..', 'entry', 'cli.cjs');
 const run = promisify(execFile);
 const h = clusterHarness((options) => cluster(TestClient, options).create());
-const make = (name: string) => h.make({ name });
+const make = (name: string, options: Record<string, unknown> = {}) => h.make({ name, ...options });
 
 async function status(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -52,6 +52,18 @@ describe('leaderlink status', () => {
     expect(registry.followers).toHaveLength(1);
     expect(registry.subscriptions).toEqual([expect.objectContaining({ key: '{"dataId":"svc"}', subscribers: 1 })]);
     expect(registry.traffic.invokes).toBe(1);
+  });
+
+  it('lists followers waiting for a channel the leader does not have', async () => {
+    const leader = make('Registry');
+    await leader.ready();
+    const early = make('Later', { isLeader: false, maxWaitTime: 20_000 });
+    await waitFor(async () => (await status()).stdout.includes('1 follower(s) waiting for channel Later'), { message: 'the waiting follower listed' });
+    expect(JSON.parse((await status('--json')).stdout)).toMatchObject({ waiting: [{ channel: 'Later', followers: 1 }] });
+    // Served once the channel appears, and no longer listed.
+    const later = make('Later', { isLeader: true });
+    await Promise.all([later.ready(), early.ready()]);
+    expect((await status()).stdout).not.toContain('waiting');
   });
 
   it('exits 1 with a clear message when no leader listens', async () => {

@@ -61,22 +61,28 @@ describe('four processes, one upstream connection', () => {
     const survivors = workers.filter((w) => w !== leader);
     const killedAt = Date.now();
     await leader.kill('SIGKILL');
+    // A call sent to the dead leader before the survivor noticed fails with ConnectionClosedError,
+    // and one may outwait responseTimeout on a loaded machine; any other error fails the test.
+    // Each retry waits for the next leader by itself: no pause between them.
+    const failoverErrors: string[] = [];
     const firstCalls = await Promise.all(survivors.map(async (w) => {
-      for (let i = 0; i < 400; i++) {
+      for (let i = 0; i < 20; i++) {
         try {
-          await w.call('invoke', { method: 'echo', args: ['after'] });
+          expect(await w.call('invoke', { method: 'echo', args: ['after'] })).toBe('after');
           return Date.now() - killedAt;
-        } catch {
-          await new Promise((r) => setTimeout(r, 5));
+        } catch (err) {
+          const name = (err as Error).name;
+          if (name !== 'ConnectionClosedError' && name !== 'ResponseTimeoutError') throw err;
+          failoverErrors.push(`${w.pid}: ${name}`);
         }
       }
-      throw new Error(`worker ${w.pid} never got a successful call after the failover`);
+      throw new Error(`worker ${w.pid} never got a successful call after the failover: ${failoverErrors.join(', ')}`);
     }));
     const roles = await Promise.all(survivors.map((w) => w.call<Created>('role')));
     expect(roles.filter((r) => r.isLeader)).toHaveLength(1);
     await waitFor(() => registry.connections === 1 && registry.totalConnections === 2, { message: 'one new upstream connection' });
     // Failover times are reported, not asserted tightly (a loaded machine is slow); they must be bounded.
-    console.log(`failover: kill -> first successful call per survivor: ${firstCalls.join(', ')} ms`);
+    console.log(`failover: kill -> first successful call per survivor: ${firstCalls.join(', ')} ms; calls that failed on the way: ${failoverErrors.join(', ') || 'none'}`);
     expect(Math.max(...firstCalls)).toBeLessThan(10_000);
 
     // The new leader re-subscribed: pushes carry on in every survivor.

@@ -42,7 +42,7 @@ import { Peer, register as registerPeer, registerConn } from './helpers/raw-peer
 import { PRE_AUTH_MAX_FRAME } from '../src/transport/connection.js';
 import { recordingLogger } from './helpers/recording-logger.js';
 import { stats as testClientStats, TestClient } from './helpers/test-client.js';
-import { waitFor } from './helpers/wait.js';
+import { once, waitFor } from './helpers/wait.js';
 import { freePort, WorkerPool, type Worker } from './helpers/workers.js';
 import { requireBuiltPackage } from './helpers/built-package.js';
 
@@ -749,6 +749,18 @@ afterAll(async () => {
 requireBuiltPackage();
 
 describe('fuzzing a live leader', () => {
+  it('a fuzz process, leader or follower, exits when the test process that forked it goes away', async () => {
+    const port = await freePort();
+    const leader = await startFuzzProcess('leader', port);
+    const follower = await startFuzzProcess('follower', port);
+    for (const w of [follower, leader]) {
+      const exited = once<number | null>(w.child, 'exit', 10_000);
+      // What the child sees when its parent dies: the IPC channel closes.
+      w.child.disconnect();
+      expect(await exited).toBe(0);
+    }
+  });
+
   it(`survives ${MIN_FRAMES}+ generated frames over thousands of connections while a follower keeps working (seed ${SEED})`, async () => {
     const started = Date.now();
     const port = await freePort();

@@ -13,6 +13,8 @@ import { clusterHarness } from './helpers/cluster-harness.js';
 import { register } from './helpers/raw-peer.js';
 import { recordingLogger } from './helpers/recording-logger.js';
 import { waitFor } from './helpers/wait.js';
+import { main as cli } from '../src/cli.js';
+import type { ServerStatus } from '../src/transport/server.js';
 
 // Leader and followers in one process, over real loopback sockets: a second client of the same
 // name in the process that leads becomes a follower of its own process, as in cluster-client.
@@ -219,14 +221,18 @@ describe('leader and follower over loopback', () => {
     await leader.ready();
     const followers = [make({ isBroadcast: false }), make({ isBroadcast: false }), make({ isBroadcast: false })];
     const counts = [0, 0, 0];
-    followers.forEach((f, i) => f.subscribe({ dataId: 'q' }, () => counts[i]!++));
+    const got: number[] = [];
+    followers.forEach((f, i) => f.subscribe({ dataId: 'q' }, (v: unknown) => {
+      counts[i]!++;
+      got.push(v as number);
+    }));
     await Promise.all(followers.map((f) => f.ready()));
     await waitFor(() => hubSubscribers(leader) === 3, { message: 'three subscribers' });
     const real = TestClient.instances[0]!;
     for (let i = 0; i < 60; i++) real.push('q', i);
-    await waitFor(() => counts.reduce((a, b) => a + b, 0) === 60, { message: '60 deliveries' });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(60);
+    await waitFor(() => got.length >= 60, { message: '60 deliveries' });
+    // Each value exactly once: a value given to two subscribers would leave another missing.
+    expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
     expect(counts.filter((c) => c > 0).length).toBeGreaterThan(1);
   });
 
@@ -342,7 +348,8 @@ describe('leader and follower over loopback', () => {
     const a = make({ name: 'A' });
     await a.ready();
     const b = make({ name: 'B', isLeader: false });
-    await new Promise((r) => setTimeout(r, 100));
+    // B's registration is parked at A's server (the path under test) before B's leader exists.
+    await waitFor(async () => (await leaderStatus()).waiting.some((w) => w.channel === 'B' && w.followers === 1), { message: 'B parked at the leader' });
     const lb = make({ name: 'B', isLeader: true });
     await Promise.all([lb.ready(), b.ready()]);
     expect(await b.echo(1)).toBe(1);
@@ -511,6 +518,22 @@ describe('leader and follower over loopback', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 
+  it('isCheckHeartbeat: false keeps a silent follower that a checking leader drops', async () => {
+    // Two channels on one port, one heartbeat interval; only B's leader checks heartbeats.
+    const unchecked = make({ name: 'A', heartbeatInterval: 100, isCheckHeartbeat: false });
+    const checked = make({ name: 'B', heartbeatInterval: 100 });
+    await Promise.all([unchecked.ready(), checked.ready()]);
+    const silentA = await h.rawPeer();
+    await register(silentA, 'A');
+    const silentB = await h.rawPeer();
+    await register(silentB, 'B');
+    // B's silent follower is dropped after 3 intervals; A's, silent longer, is still served.
+    await silentB.closed;
+    expect(silentA.gone).toBe(false);
+    expect(unchecked.stats().followers).toHaveLength(1);
+    expect(checked.stats().followers).toHaveLength(0);
+  });
+
   it('invokeOneway crosses the socket without an answer; its failure is an error event on the leader', async () => {
     const leader = cluster(TestClient, { port: h.port, name: 'T' }).delegate('fail', 'invokeOneway').delegate('echo', 'invokeOneway').create();
     clients.push(leader);
@@ -588,4 +611,12 @@ describe('leader and follower over loopback', () => {
 
 function hubSubscribers(leader: ClusterClient): number {
   return leader.stats().subscriptions.reduce((n, e) => n + e.subscribers, 0);
+}
+
+/** The status of the leader on the test's port, as `leaderlink status --json` prints it. */
+async function leaderStatus(): Promise<ServerStatus> {
+  let out = '';
+  const code = await cli(['status', '--port', String(h.port), '--json'], { out: (t) => void (out += t), err: (t) => void (out += t) });
+  if (code !== 0) throw new Error(`leaderlink status exited ${code}: ${out}`);
+  return JSON.parse(out) as ServerStatus;
 }

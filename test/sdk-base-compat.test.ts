@@ -180,10 +180,19 @@ describe('leaderlink goes further than the reference', () => {
 
   it('closing before the start finished does not emit an error event', async () => {
     const port = await freePort();
-    const client = leaderlink.cluster(Upstream, { port, name: 'EarlyClose', isLeader: false, maxWaitTime: 5000 }).create();
+    const options = { port, name: 'EarlyClose', isLeader: false, maxWaitTime: 300 };
+    const client = leaderlink.cluster(Upstream, options).create();
     const errors = errorsOf(client);
+    // A twin started just after it and left running: its start error (no leader within
+    // maxWaitTime) marks when the closed client's error would have come, had close() not ended
+    // its start. Only then is "no error" known.
+    const witness = leaderlink.cluster(Upstream, options).create();
+    closers.push(() => witness.close());
+    const witnessErrors = errorsOf(witness);
     await client.close();
     await expect(client.ready()).rejects.toBeInstanceOf(leaderlink.ClientClosedError);
+    await waitFor(() => witnessErrors.length > 0, { timeout: 10_000, message: 'the twin\'s start error' });
+    expect(witnessErrors[0]).toBeInstanceOf(leaderlink.NoLeaderError);
     expect(errors).toEqual([]);
   });
 });

@@ -41,6 +41,8 @@ export interface ServerStatus {
   uptimeMs: number;
   processUptimeMs: number;
   channels: Array<Record<string, unknown> & { name: string }>;
+  /** Followers parked for a channel this process does not lead (yet), per channel name. */
+  waiting: Array<{ channel: string; followers: number }>;
 }
 
 export interface PortServerOptions {
@@ -305,6 +307,7 @@ export class PortServer {
       uptimeMs: Date.now() - this.startedAt,
       processUptimeMs: Math.round(process.uptime() * 1000),
       channels: [...this.#channels].map(([name, slot]) => ({ name, ...(slot.handler?.status() ?? { ready: false }) })),
+      waiting: [...this.#parked].map(([channel, set]) => ({ channel, followers: set.size })),
     };
   }
 
