@@ -3,13 +3,13 @@ import {
   active, electionChannel, failoverChannel, handoverChannel, invokeTrace, leaderLostChannel, publishTrace, resendChannel, subscribeTrace,
   type ElectionContext, type FailoverContext, type HandoverContext, type InvokeContext, type LeaderLostContext, type SubscriptionContext,
 } from './diagnostics.js';
-import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError } from './errors.js';
+import { ClientClosedError, ConnectionClosedError, InvalidOptionError, ResponseTimeoutError, channelMessage } from './errors.js';
 import { delay, elect, type Elected } from './election.js';
 import { forwardEvents } from './events.js';
 import { Gate } from './gate.js';
 import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions, RuntimeOptions } from './options.js';
 import { diagnoseNoLeader, withDiagnosis } from './roles/call-diagnosis.js';
 import type { Fingerprint } from './roles/fingerprint.js';
 import { Follower, HandoverEnded, type HandoverHooks } from './roles/follower.js';
@@ -101,7 +101,7 @@ export interface ClusterClient {
 }
 
 export interface WrapperInit {
-  options: ResolvedOptions;
+  options: RuntimeOptions;
   methods: MethodTable;
   /** What this client expects of its channel (methods, create() arguments), compared with the peer's. */
   fingerprint: Fingerprint;
@@ -118,7 +118,9 @@ export interface WrapperInit {
  * dies fail fast.
  */
 export class ClusterClient extends CompatBase {
-  readonly #opts: ResolvedOptions;
+  readonly #opts: RuntimeOptions;
+  /** #opts without the credentials, for clusterOptions (made on first use). */
+  #shown: Readonly<ResolvedOptions> | undefined;
   readonly #methods: MethodTable;
   readonly #fingerprint: Fingerprint;
   readonly #createRealClient: () => object;
@@ -186,7 +188,11 @@ export class ClusterClient extends CompatBase {
 
   /** The resolved options this client runs with. */
   get clusterOptions(): Readonly<ResolvedOptions> {
-    return this.#opts;
+    if (!this.#shown) {
+      const { credentials: _secret, ...shown } = this.#opts;
+      this.#shown = Object.freeze(shown);
+    }
+    return this.#shown;
   }
 
   /** The role serves calls now (calls go straight to it). */
@@ -215,7 +221,7 @@ export class ClusterClient extends CompatBase {
 
   #subscribe(reg: unknown, listener: Listener): this {
     if (typeof listener !== 'function') {
-      throw new InvalidOptionError(`[leaderlink:${this.#opts.name}] subscribe(reg, listener): listener must be a function`);
+      throw new InvalidOptionError(channelMessage(this.#opts.name, 'subscribe(reg, listener): listener must be a function'));
     }
     const key = this.#opts.formatKey(reg);
     this.#record.subscribe(key, reg, listener);
@@ -242,7 +248,7 @@ export class ClusterClient extends CompatBase {
   // inside the trace); one check on the untraced path.
   [kInvoke](method: string, args: unknown[], oneway: boolean, trace?: InvokeContext): Promise<unknown> {
     if (trace === undefined && active(invokeTrace)) return this.#traced(method, args, oneway);
-    if (this.#life.closing) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}() called after close()`));
+    if (this.#life.closing) return Promise.reject(new ClientClosedError(channelMessage(this.#opts.name, `${method}() called after close()`)));
     if (!oneway && this.#methods.idempotent.has(method)) return this.#invokeIdempotent(method, args, trace);
     if (this.#serving) return trace ? this.#sendTraced(this.#role!, method, args, oneway, undefined, trace) : this.#role!.invoke(method, args, oneway);
     return this.#invokeWhenServed(method, args, oneway, trace);
@@ -300,7 +306,7 @@ export class ClusterClient extends CompatBase {
   /** Waits until a role (other than `dead`, if given) serves, until `deadline`; resolves with the time left. */
   async #waitForRoleAfter(dead: Role | undefined, method: string, deadline: number): Promise<number> {
     for (;;) {
-      if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] ${method}(): client closed while it waited for a new leader`);
+      if (this.#life.closing) throw new ClientClosedError(channelMessage(this.#opts.name, `${method}(): client closed while it waited for a new leader`));
       const left = deadline - Date.now();
       if (this.#serving && this.#role !== dead) return Math.max(1, left);
       if (left <= 0) {
@@ -328,7 +334,7 @@ export class ClusterClient extends CompatBase {
   async #shutdown(): Promise<void> {
     const neverReady = this.#life.state === 'electing' || this.#life.state === 'failed';
     this.#life.to('closing');
-    const closed = new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+    const closed = new ClientClosedError(channelMessage(this.#opts.name, 'client closed'));
     this.#started.reject(closed);
     this.#nextReady.reject(closed);
     this.#abort.abort();
@@ -487,12 +493,12 @@ export class ClusterClient extends CompatBase {
     return {
       announced: () => this.#onAnnounced(follower()),
       prepare: async (regs, deadline) => {
-        if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+        if (this.#life.closing) throw new ClientClosedError(channelMessage(this.#opts.name, 'client closed'));
         await this.#dropStandby();
         const standby = new Standby(this.#opts, this.#methods, this.#createRealClient, (err) => this.#emitFromLifecycle('error', err));
         this.#standby = standby;
         await standby.prepare(regs, deadline);
-        if (this.#standby !== standby) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] successor's real client closed`);
+        if (this.#standby !== standby) throw new ClientClosedError(channelMessage(this.#opts.name, `successor's real client closed`));
       },
       resend: (method, args) => this[kInvoke](method, args, false),
     };
@@ -545,7 +551,7 @@ export class ClusterClient extends CompatBase {
     try {
       await Promise.race([
         role.ready(),
-        lost.then((err) => Promise.reject(err ?? new ConnectionClosedError(`[leaderlink:${this.#opts.name}] the leader went away before this client was ready`))),
+        lost.then((err) => Promise.reject(err ?? new ConnectionClosedError(channelMessage(this.#opts.name, 'the leader went away before this client was ready')))),
         this.#closed,
       ]);
     } catch (err) {
@@ -557,7 +563,7 @@ export class ClusterClient extends CompatBase {
       else await role.close();
       throw err;
     }
-    if (this.#life.closing) throw new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed`);
+    if (this.#life.closing) throw new ClientClosedError(channelMessage(this.#opts.name, 'client closed'));
     // Replay in the same tick as the state becomes ready, so no call slips between them.
     this.#record.replay(role);
     return { lost };

@@ -1,3 +1,4 @@
+import { toError } from './errors.js';
 import { Base, type BaseOptions } from 'sdk-base';
 import { isGeneratorFunction, runGenerator } from './roles/call-real.js';
 
@@ -45,7 +46,7 @@ export abstract class CompatBase extends Base {
     if (!ret || typeof (ret as Promise<unknown>).then !== 'function') {
       ret = Promise.reject(new TypeError(`[sdk-base] this.${name} should return either a promise or a generator`));
     }
-    (ret as Promise<unknown>).then(() => this.ready(true), (err: unknown) => this.ready(err instanceof Error ? err : new Error(String(err))));
+    (ret as Promise<unknown>).then(() => this.ready(true), (err: unknown) => this.ready(toError(err)));
   }
 
   override ready(): Promise<void>;
@@ -131,7 +132,7 @@ export abstract class CompatBase extends Base {
     if (event === 'error') throw new TypeError('[sdk-base] `error` event should not have a generator listener.');
     const wrapped = (...args: unknown[]): void => {
       runGenerator(listener.apply(this, args) as unknown as Generator).catch((err: unknown) => {
-        const error = err instanceof Error ? err : new Error(String(err));
+        const error = toError(err);
         error.name = 'EventListenerProcessError';
         this.emit('error', error);
       });

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { excerpt } from './auth/peer-text.js';
-import { ClientClosedError, ForeignLeaderError, ForeignListenerError, NoLeaderError, PortOccupiedError, ProtocolError } from './errors.js';
+import { ClientClosedError, ForeignLeaderError, ForeignListenerError, NoLeaderError, PortOccupiedError, ProtocolError, channelMessage } from './errors.js';
 import type { Frame } from './protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, type Hello } from './protocol/messages.js';
 import { debugFor } from './logger.js';
-import type { ResolvedOptions } from './options.js';
+import type { RuntimeOptions } from './options.js';
 import { Connection } from './transport/connection.js';
 import { portOwnerUid } from './transport/port-owner.js';
 import { PortServer, type ChannelSlot } from './transport/server.js';
@@ -36,7 +36,7 @@ const HELLOLESS_MAX_PAUSE_MS = 250;
  * deadline. The result is a value the caller builds its role from: a reserved channel slot, or
  * a connection to the leader.
  */
-export async function elect(opts: ResolvedOptions, signal: AbortSignal, followOnlyUntil = 0): Promise<Elected> {
+export async function elect(opts: RuntimeOptions, signal: AbortSignal, followOnlyUntil = 0): Promise<Elected> {
   const { port, name, isLeader } = opts;
   // Resolve the secret before competing: a bad secret file fails the client, not a socket.
   const serverOpts = { maxFrameSize: opts.maxFrameSize, maxQueuedBytes: opts.maxQueuedBytes, logger: opts.logger, credentials: opts.credentials.load() };
@@ -44,7 +44,7 @@ export async function elect(opts: ResolvedOptions, signal: AbortSignal, followOn
   const started = Date.now();
   // close() aborts the election: every wait below ends at once, and what was won is given back,
   // so the caller either owns the result or gets ClientClosedError with nothing left open.
-  const closed = (): ClientClosedError => new ClientClosedError(`[leaderlink:${name}] client closed during the election`);
+  const closed = (): ClientClosedError => new ClientClosedError(channelMessage(name, 'client closed during the election'));
   // Connections the port holder accepted and closed without a hello, in a row (see below).
   let helloless = 0;
   let hellolessSince = 0;

@@ -13,6 +13,20 @@ export abstract class LeaderlinkError extends Error {
   }
 }
 
+/** `[leaderlink:<channel>] text`: how every message about one channel (client name) starts. */
+export function channelMessage(channel: string, text: string): string {
+  return `[leaderlink:${channel}] ${text}`;
+}
+
+/**
+ * `err` when it is an Error; else an Error for what was thrown or rejected instead, its message
+ * `<context>: <value>` (or just the value without a context).
+ */
+export function toError(err: unknown, context?: string): Error {
+  if (err instanceof Error) return err;
+  return new Error(context === undefined ? String(err) : `${context}: ${String(err)}`);
+}
+
 function define<N extends string, C extends string>(name: N, code: C) {
   abstract class Defined extends LeaderlinkError {
     declare readonly name: N;
@@ -32,21 +46,21 @@ export class InvalidOptionError extends define('InvalidOptionError', 'LEADERLINK
 /** `isLeader: true` was forced but another process holds the port. */
 export class PortOccupiedError extends define('PortOccupiedError', 'LEADERLINK_PORT_OCCUPIED') {
   constructor(readonly port: number, readonly channel: string) {
-    super(`[leaderlink:${channel}] cannot become leader: port 127.0.0.1:${port} is held by another process (isLeader: true was forced)`);
+    super(channelMessage(channel, `cannot become leader: port 127.0.0.1:${port} is held by another process (isLeader: true was forced)`));
   }
 }
 
 /** `isLeader: false` (or an election) waited `maxWaitTime` and no leader appeared on the port. */
 export class NoLeaderError extends define('NoLeaderError', 'LEADERLINK_NO_LEADER') {
   constructor(readonly port: number, readonly waitedMs: number, readonly channel: string) {
-    super(`[leaderlink:${channel}] no leader appeared on 127.0.0.1:${port} within ${waitedMs}ms (maxWaitTime)`);
+    super(channelMessage(channel, `no leader appeared on 127.0.0.1:${port} within ${waitedMs}ms (maxWaitTime)`));
   }
 }
 
 /** The port is held by a cluster-client 3.x leader (an app not yet migrated), which leaderlink cannot follow. */
 export class ForeignLeaderError extends define('ForeignLeaderError', 'LEADERLINK_FOREIGN_LEADER') {
   constructor(readonly port: number, readonly channel: string) {
-    super(`[leaderlink:${channel}] port 127.0.0.1:${port} is held by a cluster-client 3.x leader, not leaderlink: the two cannot share a port. Move every process of the app to leaderlink, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+    super(channelMessage(channel, `port 127.0.0.1:${port} is held by a cluster-client 3.x leader, not leaderlink: the two cannot share a port. Move every process of the app to leaderlink, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`));
   }
 }
 
@@ -60,7 +74,7 @@ export class ForeignListenerError extends define('ForeignListenerError', 'LEADER
   // Declared, not a parameter property: an unknown owner leaves no key (an own undefined would not survive serialization).
   declare readonly ownerUid?: number;
   constructor(readonly port: number, readonly channel: string, readonly reason: string, ownerUid?: number) {
-    super(`[leaderlink:${channel}] port ${port} is held by a process ${ownerUid === undefined ? '' : `of uid ${ownerUid} `}that is not a leaderlink leader (127.0.0.1:${port} ${reason}). Stop that process, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`);
+    super(channelMessage(channel, `port ${port} is held by a process ${ownerUid === undefined ? '' : `of uid ${ownerUid} `}that is not a leaderlink leader (127.0.0.1:${port} ${reason}). Stop that process, or give leaderlink another port (option port or env NODE_CLUSTER_CLIENT_PORT)`));
     if (ownerUid !== undefined) (this as { ownerUid?: number }).ownerUid = ownerUid;
   }
 }

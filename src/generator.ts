@@ -1,5 +1,5 @@
 import { ClusterClient } from './client.js';
-import { InvalidOptionError, MethodNotAllowedError } from './errors.js';
+import { InvalidOptionError, MethodNotAllowedError, channelMessage } from './errors.js';
 import { resolveOptions, type ClusterOptions } from './options.js';
 import { isAsyncFunction, isGeneratorFunction } from './roles/call-real.js';
 import { fingerprintOf } from './roles/fingerprint.js';
@@ -220,7 +220,7 @@ function methodTable(DataClient: DataClientClass, channel: string, descriptors: 
       continue;
     }
     if (!exists) {
-      throw new InvalidOptionError(`[leaderlink:${channel}] delegate(${JSON.stringify(name)}, ${JSON.stringify(d.to)}): ${defaultName(DataClient)} has no method ${name}()`);
+      throw new InvalidOptionError(channelMessage(channel, `delegate(${JSON.stringify(name)}, ${JSON.stringify(d.to)}): ${defaultName(DataClient)} has no method ${name}()`));
     }
     if (d.to === 'invoke' || d.to === 'invokeOneway' || d.to === 'publish') callable.add(name);
     if (d.idempotent) idempotent.add(name);
@@ -229,7 +229,7 @@ function methodTable(DataClient: DataClientClass, channel: string, descriptors: 
   for (const name of idempotentMethods) {
     const d = descriptors.get(name);
     if (d?.type !== 'delegate' || d.to !== 'invoke') {
-      throw new InvalidOptionError(`[leaderlink:${channel}] option idempotentMethods names ${JSON.stringify(name)}, which is not an invoke-delegated method of ${defaultName(DataClient)}`);
+      throw new InvalidOptionError(channelMessage(channel, `option idempotentMethods names ${JSON.stringify(name)}, which is not an invoke-delegated method of ${defaultName(DataClient)}`));
     }
     idempotent.add(name);
   }
@@ -246,7 +246,7 @@ function explainUndelegated(client: ClusterClient, DataClient: DataClientClass, 
     for (const name of Object.getOwnPropertyNames(proto)) {
       if (name === 'constructor' || name in client || typeof Reflect.getOwnPropertyDescriptor(proto, name)?.value !== 'function') continue;
       const notDelegated = (): never => {
-        throw new MethodNotAllowedError(`[leaderlink:${channel}] ${name}() is not delegated: add .delegate('${name}') (or .delegate('${name}', 'invokeOneway' | 'subscribe' | ...)) before create(); delegated methods return promises`);
+        throw new MethodNotAllowedError(channelMessage(channel, `${name}() is not delegated: add .delegate('${name}') (or .delegate('${name}', 'invokeOneway' | 'subscribe' | ...)) before create(); delegated methods return promises`));
       };
       Object.defineProperty(client, name, { value: notDelegated, writable: true, enumerable: false, configurable: true });
     }

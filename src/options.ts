@@ -85,8 +85,11 @@ type Unset = 'isLeader' | 'subscribeTimeout' | 'drainTimeout' | 'secret' | 'secr
 /** Every option after defaults and validation. */
 type OptionFields = { [K in keyof Required<ClusterOptions>]: K extends Unset ? Required<ClusterOptions>[K] | undefined : Required<ClusterOptions>[K] };
 
-/** Options after defaults and validation: what the internals use. */
-export type ResolvedOptions = OptionFields & {
+/** Options after defaults and validation, as `client.clusterOptions` shows them. */
+export type ResolvedOptions = OptionFields;
+
+/** What a client runs with: the resolved options and its credentials (never shown to users). */
+export type RuntimeOptions = ResolvedOptions & {
   /** `secret` / `secretDir` resolved once, on first use; only the handshake reads it. */
   credentials: Credentials;
 };
@@ -297,7 +300,7 @@ function warnUnknown(options: object, channel: string, logger: Logger): void {
  * Unknown keys are kept out of ResolvedOptions but tolerated (cluster-client users pass extras),
  * with one warning per name naming the closest known option (a typo must not pass unseen).
  */
-export function resolveOptions(defaultName: string, input: ClusterOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+export function resolveOptions(defaultName: string, input: ClusterOptions | undefined, env: NodeJS.ProcessEnv = process.env): RuntimeOptions {
   if (input !== undefined && (input === null || typeof input !== 'object')) {
     throw new InvalidOptionError(`options must be an object, got ${describe(input)}`);
   }
@@ -318,5 +321,5 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
   }
   if (input) warnUnknown(input, out.name as string, out.logger as Logger);
   out.credentials = new Credentials(out.secret as string | Buffer | undefined, out.secretDir as string | undefined, env);
-  return out as ResolvedOptions;
+  return out as RuntimeOptions;
 }

@@ -46,6 +46,10 @@ describe('published package', () => {
     expect(files).toEqual(expect.arrayContaining(['dist', 'entry', 'package.json', 'README.md']));
     expect(files).not.toContain('src');
     expect(files).not.toContain('test');
+    // dist/internal.cjs is built for leaderlink's own test fixtures, never shipped.
+    const dist = fs.readdirSync(path.join(scratch, 'node_modules', 'leaderlink', 'dist'));
+    expect(dist).toEqual(expect.arrayContaining(['index.cjs', 'cli.cjs']));
+    expect(dist.filter((f) => f.startsWith('internal'))).toEqual([]);
   });
 
   it("require('leaderlink') is the cluster function carrying close, APIClientBase and the errors", () => {

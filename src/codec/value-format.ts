@@ -47,7 +47,7 @@ const PLAIN_MAX_DEPTH = 64;
 
 /** What a BigInt's "v" may be: base-10 digits with an optional minus, no leading zeros. */
 const BIGINT_DIGITS = /^(?:0|-?[1-9][0-9]*)$/;
-/** Most digits of a BigInt (about 3.3 million bits): decoding costs ~0.15 us per digit. */
+/** Most digits of a BigInt (about 3.3 million bits): decoding cost grows with the digits (DECISIONS.md, Protocol). */
 const MAX_BIGINT_DIGITS = 1_000_000;
 
 /** What a function or symbol inside an Error's fields becomes: left out, as serializeError does with the error's own. */

@@ -95,9 +95,8 @@ function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boole
  */
 export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
   if (transcode !== defaultTranscode) return transcode.encode(value);
-  // A plain result stays one Buffer (Buffer.from of its JSON): measured, that is cheaper for a
-  // single value than keeping the text for the frame (TextParts pays off for packed arguments,
-  // where it saves two copies).
+  // A plain result stays one Buffer (Buffer.from of its JSON), the cheaper way for a single
+  // value; TextParts pays off for packed arguments, where it saves two copies (DECISIONS.md).
   const e = encodePieces(value, transcode, REFERENCE_MIN);
   if (e instanceof Uint8Array) return e as Buffer;
   const out = new ByteParts();

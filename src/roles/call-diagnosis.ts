@@ -4,6 +4,7 @@
  * for 2950 ms") and carries the same facts as fields users can log or switch on. Pure: the
  * follower and the wrapper gather the facts, this file only words them.
  */
+import { channelMessage } from '../errors.js';
 
 /** The phase a call was in when it failed. */
 export type CallPhase =
@@ -87,7 +88,7 @@ export function diagnoseFollowerTimeout(f: FollowerTimeoutFacts): { message: str
     phase = 'sent';
     why = `it was sent and ${pid(f.leaderPid)} is alive (it answered other frames ${f.leaderSilentMs} ms ago) but did not answer this call: its real client is probably slow (this leader does not report call progress)`;
   }
-  let message = `[leaderlink:${f.channel}] ${f.method}() timed out after ${f.elapsedMs} ms (responseTimeout ${f.timeout}): ${why}`;
+  let message = channelMessage(f.channel, `${f.method}() timed out after ${f.elapsedMs} ms (responseTimeout ${f.timeout}): ${why}`);
   if (f.lateMs > STALL_NOTE_MS) message += `; note: this process's own event loop was blocked (its timer ran ${f.lateMs} ms late)`;
   return { message, diagnosis: runningMs === undefined ? { phase, ...base } : { phase, ...base, runningMs } };
 }
@@ -96,7 +97,7 @@ export function diagnoseFollowerTimeout(f: FollowerTimeoutFacts): { message: str
 export function diagnoseNoLeader(channel: string, method: string, elapsedMs: number, port: number, leaderWentAway: boolean): { message: string; diagnosis: CallDiagnosis } {
   const what = leaderWentAway ? 'its leader went away and no new leader took over' : 'no new leader took over';
   return {
-    message: `[leaderlink:${channel}] ${method}() timed out after ${elapsedMs} ms waiting for a leader (an election was in progress): ${what} on port ${port} (responseTimeout)`,
+    message: channelMessage(channel, `${method}() timed out after ${elapsedMs} ms waiting for a leader (an election was in progress): ${what} on port ${port} (responseTimeout)`),
     diagnosis: { phase: 'waiting-for-leader', channel, method, elapsedMs },
   };
 }

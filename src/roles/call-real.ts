@@ -1,3 +1,4 @@
+import { toError } from '../errors.js';
 /**
  * Calls a method of the real data client whatever its style, and gives back a promise:
  * async / promise-returning, node-style callback, plain synchronous, or generator (co style).
@@ -58,7 +59,7 @@ export function runGenerator(gen: Generator): Promise<unknown> {
 }
 
 function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(`rejected with a non-error: ${String(err)}`);
+  return toError(err, 'rejected with a non-error');
 }
 
 /** How a method of the real client is called, found once per function. */

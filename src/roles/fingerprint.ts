@@ -12,6 +12,7 @@
  * with full strings; the description that crosses the wire is the same tree with long strings
  * cut, so either side can name the first argument that differs. Pure: no sockets, no state.
  */
+import { channelMessage } from '../errors.js';
 import { createHash } from 'node:crypto';
 import type { MethodTable } from './types.js';
 
@@ -212,7 +213,7 @@ export function describeDifference(mine: Fingerprint, peer: Fingerprint, ours: s
 
 /** The warning both sides log, and the ChannelMismatchError message, for one difference. */
 export function mismatchMessage(channel: string, port: number, difference: string, refused: boolean): string {
-  const what = `[leaderlink:${channel}] two different clients use the channel name "${channel}" on port ${port}: ${difference}`;
+  const what = channelMessage(channel, `two different clients use the channel name "${channel}" on port ${port}: ${difference}`);
   return refused
     ? `${what}; the registration was refused (channelMismatch: 'refuse'). Give different clients different names (option name), or the same create() arguments`
     : `${what}. The follower uses the leader's real client anyway, as cluster-client did; if they are not meant to share it, give them different names (option name); channelMismatch: 'refuse' makes this an error`;

@@ -1,9 +1,9 @@
 import { url as inspectorUrl } from 'node:inspector';
 import { FollowerHandshake } from '../auth/handshake.js';
 import { excerpt, unprovenRefusal } from '../auth/peer-text.js';
-import { AuthenticationError, ChannelMismatchError, ClientClosedError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError } from '../errors.js';
+import { AuthenticationError, ChannelMismatchError, ClientClosedError, ConnectionClosedError, ConnectTimeoutError, ProtocolError, ResponseTimeoutError, SubscribeTimeoutError, deserializeError, channelMessage, toError } from '../errors.js';
 import { debugFor } from '../logger.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions, RuntimeOptions } from '../options.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type HandoverGo, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
@@ -67,7 +67,7 @@ export class HandoverEnded extends Error {
 }
 
 export interface FollowerInit {
-  options: ResolvedOptions;
+  options: RuntimeOptions;
   connection: Connection;
   /** The leader's hello, answered by the follower's half of the handshake. */
   hello: Hello;
@@ -86,7 +86,7 @@ export interface FollowerInit {
 export class Follower implements Role {
   readonly kind = 'follower' as const;
   readonly realClient = undefined;
-  readonly #opts: ResolvedOptions;
+  readonly #opts: RuntimeOptions;
   readonly #conn: Connection;
   readonly #methods: MethodTable;
   readonly #fingerprint: Fingerprint;
@@ -166,14 +166,14 @@ export class Follower implements Role {
     } catch (err) {
       this.#conn.close();
       if (err instanceof ResponseTimeoutError) {
-        throw new ConnectTimeoutError(`[leaderlink:${name}] the leader on port ${this.#opts.port} did not accept the registration within ${wait}ms (its real client not ready; maxWaitTime)`, { cause: err });
+        throw new ConnectTimeoutError(channelMessage(name, `the leader on port ${this.#opts.port} did not accept the registration within ${wait}ms (its real client not ready; maxWaitTime)`), { cause: err });
       }
       throw err;
     }
     const answer = expectMessage(res.conn, MSG.registerChannelRes);
     if (answer instanceof InvalidMessage || !answer.success) {
       this.#conn.close();
-      if (answer instanceof InvalidMessage) throw new ProtocolError(`[leaderlink:${name}] bad registration answer from the leader: ${excerpt(answer.reason)}`);
+      if (answer instanceof InvalidMessage) throw new ProtocolError(channelMessage(name, `bad registration answer from the leader: ${excerpt(answer.reason)}`));
       // A leader that proves itself in its refusal (its real client failed) is believed; any
       // other refusal is reported in our own words (a squatter may write anything).
       throw handshake.leaderProved(answer.leaderProof) ? deserializeError(answer.error) : unprovenRefusal(answer.error, { prefix: `[leaderlink:${name}]`, port: this.#opts.port });
@@ -181,7 +181,7 @@ export class Follower implements Role {
     // The leader proves it knows the secret too: a process that merely holds the port does not.
     if (!handshake.leaderProved(answer.leaderProof)) {
       this.#conn.close();
-      throw new AuthenticationError(`[leaderlink:${name}] the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`);
+      throw new AuthenticationError(channelMessage(name, `the process holding port ${this.#opts.port} could not prove it knows the secret; not trusting it as leader`));
     }
     this.#conn.authenticated();
     if (handshake.legacy) warnLegacyLeaderOnce(this.#opts);
@@ -252,7 +252,7 @@ export class Follower implements Role {
   }
 
   invoke(method: string, args: unknown[], oneway: boolean, timeout = this.#opts.responseTimeout, headers?: InvokeHeaders): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new ClientClosedError(`[leaderlink:${this.#opts.name}] client closed; ${method}() not sent`));
+    if (this.#closed) return Promise.reject(new ClientClosedError(channelMessage(this.#opts.name, `client closed; ${method}() not sent`)));
     let app: AppBytes | null;
     let conn: PreparedConn | Invoke;
     try {
@@ -266,7 +266,7 @@ export class Follower implements Role {
       }
     } catch (err) {
       // An argument that cannot cross says which call, which argument and where in it.
-      return Promise.reject(unencodableIn(err, `[leaderlink:${this.#opts.name}] ${method}()`) as Error);
+      return Promise.reject(unencodableIn(err, channelMessage(this.#opts.name, `${method}()`)) as Error);
     }
     return this.#conn.request(conn, app, timeout, this.#answer, this.#failed);
   }
@@ -369,7 +369,7 @@ export class Follower implements Role {
     const timer = setTimeout(() => {
       state.data.timer = undefined;
       if (!state.hasLast && this.#keys.isCurrent(state)) {
-        this.#onError(new SubscribeTimeoutError(`[leaderlink:${this.#opts.name}] no data for subscription ${state.key} within ${timeout}ms (subscribeTimeout)`));
+        this.#onError(new SubscribeTimeoutError(channelMessage(this.#opts.name, `no data for subscription ${state.key} within ${timeout}ms (subscribeTimeout)`)));
       }
     }, timeout);
     timer.unref();
@@ -394,7 +394,7 @@ export class Follower implements Role {
       regs = this.#opts.transcode.decode(frame.app) as Array<[string, unknown, boolean?]>;
       if (!Array.isArray(regs) || !regs.every((r) => Array.isArray(r))) throw new TypeError('not a list of [key, registration, hasValue]');
     } catch (err) {
-      this.#onError(new ProtocolError(`[leaderlink:${this.#opts.name}] bad subscription list from leader pid ${this.#leaderPid ?? '?'}: ${(err as Error).message}`));
+      this.#onError(new ProtocolError(channelMessage(this.#opts.name, `bad subscription list from leader pid ${this.#leaderPid ?? '?'}: ${(err as Error).message}`)));
       regs = [];
     }
     const deadline = Date.now() + Math.max(1, frame.timeout);
@@ -430,7 +430,7 @@ export class Follower implements Role {
     try {
       value = this.#opts.transcode.decode(frame.app);
     } catch (err) {
-      this.#onError(err instanceof Error ? err : new Error(String(err)));
+      this.#onError(toError(err));
       return;
     }
     this.#traffic.pushes++;
@@ -445,7 +445,7 @@ export class Follower implements Role {
     try {
       listener(value);
     } catch (err) {
-      this.#onError(err instanceof Error ? err : new Error(`a listener of ${key} threw ${String(err)}`));
+      this.#onError(toError(err, `a listener of ${key} threw`));
     }
   }
 

@@ -1,3 +1,4 @@
+import { toError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { callRealMethod, callRealMethodThen, type Settle } from './call-real.js';
 import { SubscriptionHub } from '../subscriptions/hub.js';
@@ -12,7 +13,7 @@ export function waitRealReady(client: object): Promise<void> {
     const cb = (err?: unknown): void => {
       if (done) return;
       done = true;
-      if (err) reject(err instanceof Error ? err : new Error(`real client ready failed: ${String(err)}`));
+      if (err) reject(toError(err, 'real client ready failed'));
       else resolve();
     };
     try {
@@ -104,7 +105,7 @@ export class RealClientHost {
       this.hub.clear();
       const name = this.#methods.close;
       this.#closing = name && typeof (this.client as Record<string, unknown>)[name] === 'function'
-        ? this.call(name, []).then(() => undefined, (err) => this.#onError(err instanceof Error ? err : new Error(String(err))))
+        ? this.call(name, []).then(() => undefined, (err) => this.#onError(toError(err)))
         : Promise.resolve();
     }
     return this.#closing;
@@ -117,7 +118,7 @@ export class RealClientHost {
     if (typeof fn !== 'function') throw new TypeError(`the real client has no method ${method}()`);
     const ret = fn.apply(this.client, args) as unknown;
     if (ret && typeof (ret as Promise<unknown>).then === 'function') {
-      (ret as Promise<unknown>).then(undefined, (err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err))));
+      (ret as Promise<unknown>).then(undefined, (err: unknown) => this.#onError(toError(err)));
     }
   }
 }

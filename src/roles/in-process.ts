@@ -1,3 +1,4 @@
+import { channelMessage } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { packArgs, unpackArgs } from '../codec/wire-encoding.js';
 import { unencodableIn } from '../codec/value-format.js';
@@ -63,7 +64,7 @@ export abstract class InProcessRole {
    * followers see in production. Listeners already get decoded copies of pushed values.
    */
   #callThroughCodec(codec: Pick<ResolvedOptions, 'name' | 'transcode'>, method: string, args: unknown[]): Promise<unknown> {
-    const context = `[leaderlink:${codec.name}] ${method}()`;
+    const context = channelMessage(codec.name, `${method}()`);
     let decoded: unknown[];
     try {
       decoded = args.length === 0 ? args : unpackArgs(packArgs(args, codec.transcode), args.length, codec.transcode);

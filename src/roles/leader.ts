@@ -1,5 +1,5 @@
 import { active, followerEvictedChannel, followerRegisteredChannel, serveTrace, ServeTrace, type FollowerContext } from '../diagnostics.js';
-import { ChannelMismatchError, CodecError, ConnectionClosedError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError } from '../errors.js';
+import { ChannelMismatchError, CodecError, ConnectionClosedError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError, channelMessage, toError } from '../errors.js';
 import { debugFor } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
@@ -287,7 +287,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     try {
       app = this.#opts.transcode.encode(this.host.hub.registrations());
     } catch (err) {
-      this.#onError(new CodecError(`[leaderlink:${this.#opts.name}] cannot encode the subscriptions for the successor: ${(err as Error).message}`, { cause: err }));
+      this.#onError(new CodecError(channelMessage(this.#opts.name, `cannot encode the subscriptions for the successor: ${(err as Error).message}`), { cause: err }));
       app = this.#opts.transcode.encode([]);
     }
     successor.announced = true;
@@ -445,7 +445,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
         // A method that is no string names nothing this channel delegates.
         const err = bad.field === 'method'
           ? this.#notDelegated(method)
-          : new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${String(method)}(): ${bad.reason}`);
+          : new CodecError(channelMessage(this.#opts.name, `cannot decode the arguments of ${String(method)}(): ${bad.reason}`));
         this.#opts.logger.warn('[leaderlink:%s] follower pid %s sent a bad invoke (%s); refused', this.#opts.name, connection.peer.pid ?? '?', bad.reason);
         this.#traffic.invokes++;
         this.#refuse(connection, frame, frame.conn.oneway === true, err);
@@ -467,7 +467,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     try {
       reg = this.#opts.transcode.decode(frame.app);
     } catch (err) {
-      this.#onError(new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the subscription of follower pid ${session.connection.peer.pid ?? '?'}`, { cause: err }));
+      this.#onError(new CodecError(channelMessage(this.#opts.name, `cannot decode the subscription of follower pid ${session.connection.peer.pid ?? '?'}`), { cause: err }));
       return;
     }
     const hubKey = this.#opts.formatKey(reg);
@@ -510,7 +510,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     try {
       args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
     } catch (err) {
-      this.#refuse(connection, frame, oneway, new CodecError(`[leaderlink:${this.#opts.name}] cannot decode the arguments of ${method}(): ${(err as Error).message}`, { cause: err }), trace);
+      this.#refuse(connection, frame, oneway, new CodecError(channelMessage(this.#opts.name, `cannot decode the arguments of ${method}(): ${(err as Error).message}`), { cause: err }), trace);
       return;
     }
     if (this.host.isReady) {
@@ -519,7 +519,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     }
     this.host.ready.then(
       () => this.#call(session, frame, method, args, oneway, trace),
-      (err: unknown) => this.#refuse(connection, frame, oneway, err instanceof Error ? err : new Error(String(err)), trace),
+      (err: unknown) => this.#refuse(connection, frame, oneway, toError(err), trace),
     );
   }
 
@@ -535,7 +535,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       connection.respond(frame.id, { type: MSG.invokeResult, success: false, notRun: true, method: invoke.method, argLength: invoke.argLength }, frame.app);
       return;
     }
-    this.#refuse(connection, frame, false, new ConnectionClosedError(`[leaderlink:${this.#opts.name}] the leader (pid ${process.pid}) is handing over; ${invoke.method}() was not run`));
+    this.#refuse(connection, frame, false, new ConnectionClosedError(channelMessage(this.#opts.name, `the leader (pid ${process.pid}) is handing over; ${invoke.method}() was not run`)));
   }
 
   /** Calls the real client for a follower's invoke and answers it (no closures per call but the callback). */
@@ -572,7 +572,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       try {
         data = encodeForWire(result, this.#opts.transcode);
       } catch (e) {
-        const context = `[leaderlink:${this.#opts.name}] ${method}()`;
+        const context = channelMessage(this.#opts.name, `${method}()`);
         this.#refuse(connection, frame, oneway, isUnencodable(e) ? unencodableIn(e, context, 'result') as Error
           : new CodecError(`${context}: cannot encode the result: ${(e as Error).message}`, { cause: e }), trace);
         return;
@@ -587,7 +587,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
 
 
   #notDelegated(method: unknown): MethodNotAllowedError {
-    return new MethodNotAllowedError(`[leaderlink:${this.#opts.name}] method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`);
+    return new MethodNotAllowedError(channelMessage(this.#opts.name, `method ${JSON.stringify(method)} is not delegated by this client; the leader refused to call it`));
   }
 
   /** A call that fails: answered with the error, or reported here when the follower wants no answer. */
@@ -603,7 +603,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const took = Date.now() - started;
     if (frame.timeout === 0 || took <= frame.timeout) return false;
     this.#traffic.timeouts++;
-    this.#onError(new LeaderTimeoutError(`[leaderlink:${this.#opts.name}] ${method}() for follower pid ${connection.peer.pid ?? '?'} took ${took}ms, beyond its ${frame.timeout}ms timeout; the result was dropped`));
+    this.#onError(new LeaderTimeoutError(channelMessage(this.#opts.name, `${method}() for follower pid ${connection.peer.pid ?? '?'} took ${took}ms, beyond its ${frame.timeout}ms timeout; the result was dropped`)));
     return true;
   }
 

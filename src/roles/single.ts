@@ -35,11 +35,6 @@ export class Single extends InProcessRole implements Role {
     this.#entry = entry;
   }
 
-  /** How many clients share this name's real client (for tests and stats). */
-  static refCount(name: string): number {
-    return shared.get(name)?.refs ?? 0;
-  }
-
   readonly leaderPid = undefined;
 
   stats(): RoleStats {

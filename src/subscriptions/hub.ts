@@ -1,3 +1,4 @@
+import { toError } from '../errors.js';
 import type { Transcode } from '../codec/value-format.js';
 import { SubscriptionRegistry, type KeyEntry } from './registry.js';
 import type { Listener } from '../roles/types.js';
@@ -142,10 +143,10 @@ export class SubscriptionHub {
 
   /**
    * The last value of every broadcast key stays in memory as long as the key is subscribed. As
-   * the Buffer it was pushed as, a small value costs a ~100-byte Buffer object, and it keeps the
-   * 8 KiB pool slab it was cut from allocated, with the short-lived buffers around it (frames,
-   * encodings): about 250 bytes per key in all for a 20-byte value, measured. The same bytes as
-   * a one-byte string cost 16 bytes plus the bytes; a replay turns them back into a Buffer.
+   * the Buffer it was pushed as, a small value costs a Buffer object, and it keeps the 8 KiB pool
+   * slab it was cut from allocated, with the short-lived buffers around it (frames, encodings).
+   * The same bytes as a one-byte string cost 16 bytes plus the bytes; a replay turns them back
+   * into a Buffer (figures: DECISIONS.md, "Memory per key at the leader").
    * The copy is made when the next push is for another key: a key pushed again and again (a
    * fan-out burst) is copied never, and only one key at a time holds a Buffer.
    */
@@ -167,9 +168,4 @@ export class SubscriptionHub {
       this.#opts.onError(toError(err, `a subscriber of ${key} threw`));
     }
   }
-}
-
-export function toError(err: unknown, context: string): Error {
-  if (err instanceof Error) return err;
-  return new Error(`${context}: ${String(err)}`);
 }

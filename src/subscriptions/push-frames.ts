@@ -1,3 +1,4 @@
+import { channelMessage } from '../errors.js';
 import { encodeFrame, encodeTextFrame, HEADER_SIZE, PreparedConn } from '../protocol/frame.js';
 import { MSG } from '../protocol/messages.js';
 import { unencodableIn, type Transcode } from '../codec/value-format.js';
@@ -14,7 +15,7 @@ import { encodedText } from '../codec/wire-encoding.js';
  * A plain value (the default transcode) is encoded by encodeValue() straight into its frame: the
  * hub then holds the frame's application bytes as the value's encoding, and frameFor() finds the
  * frame in the slot. That is one allocation per pushed value instead of an encoding plus a
- * frame it is copied into (the fan-out burst's largest cost after JSON.stringify, profiled).
+ * frame it is copied into (the fan-out burst's largest cost after JSON.stringify).
  */
 export class PushFrames {
   readonly #transcode: Transcode;
@@ -69,7 +70,7 @@ export function pushEncoder(pushes: PushFrames, name: string): (key: string, val
     try {
       return pushes.encodeValue(key, value);
     } catch (err) {
-      throw unencodableIn(err, `[leaderlink:${name}] a value pushed for ${key}`, 'value');
+      throw unencodableIn(err, channelMessage(name, `a value pushed for ${key}`), 'value');
     }
   };
 }

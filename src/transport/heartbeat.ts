@@ -68,7 +68,7 @@ export class Heartbeat<P> {
   start(): void {
     if (this.#handle !== undefined) return;
     this.#lastTick = this.#now();
-    this.#handle = this.#timers.setInterval(() => this.tick(), this.#interval);
+    this.#handle = this.#timers.setInterval(() => this.#tick(), this.#interval);
   }
 
   stop(): void {
@@ -77,8 +77,8 @@ export class Heartbeat<P> {
     this.#handle = undefined;
   }
 
-  /** One round: send, then judge the peers. Called by the timer; public for tests. */
-  tick(): void {
+  /** One round: send, then judge the peers (tests drive it through injected timers). */
+  #tick(): void {
     const now = this.#now();
     const sinceLastTick = now - this.#lastTick;
     this.#lastTick = now;

@@ -201,3 +201,7 @@ export class LooseApi extends APIClientBase {
     return this._client.anything;
   }
 }
+// The resolved options users see carry no credentials (the secret stays inside).
+export const shownName: string = client.clusterOptions.name;
+// @ts-expect-error credentials are not part of the public ResolvedOptions
+void client.clusterOptions.credentials;
