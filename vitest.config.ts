@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The suite's own secret directory, never the runner's ~/.leaderlink (see the file).
-    globalSetup: ['test/setup/secret-dir.ts'],
+    globalSetup: ['test/setup/secret-dir.ts', 'test/setup/port-leases.ts'],
     // Multi-process tests fork real processes; a loaded 2-core machine needs generous limits.
     testTimeout: 60_000,
     hookTimeout: 30_000,

@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net from 'node:net';
 import path from 'node:path';
 
 const WORKER = path.join(__dirname, '..', 'fixtures', 'worker.cjs');
@@ -127,12 +126,5 @@ export class WorkerPool {
   }
 }
 
-/** A port that was free a moment ago (the OS picked it). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
+/** A free port leased to this process: never one the kernel or another test suite may take meanwhile (see ports.ts). */
+export { freePort } from './ports.js';
