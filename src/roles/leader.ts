@@ -43,7 +43,10 @@ interface Session extends Subscriber {
   connection: Connection;
   /** invokes of this follower the real client is still working on */
   inFlight: number;
-  /** id of the last invoke received (frames are handled in order): what call_status answers. */
+  /**
+   * id of the last invoke received and taken on (frames are handled in order): what call_status
+   * answers. A call given back "not run" during a handover does not count: it never runs here.
+   */
   lastInvokeId: number;
   /** It subscribed at least once: its close has hub keys to leave. */
   subscribed: boolean;
@@ -495,6 +498,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     const { method, argLength: count, oneway } = invoke;
     this.#traffic.invokes++;
     if (this.#handover && !oneway) {
+      // Not in lastInvokeId: the next leader runs it, so no status answer may call it running here.
       this.#notRun(session, frame, invoke);
       return;
     }
