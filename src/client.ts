@@ -119,7 +119,7 @@ export interface WrapperInit {
  */
 export class ClusterClient extends CompatBase {
   readonly #opts: RuntimeOptions;
-  /** #opts without the credentials, for clusterOptions (made on first use). */
+  /** #opts without the credentials and wire codec, for clusterOptions (made on first use). */
   #shown: Readonly<ResolvedOptions> | undefined;
   readonly #methods: MethodTable;
   readonly #fingerprint: Fingerprint;
@@ -189,7 +189,7 @@ export class ClusterClient extends CompatBase {
   /** The resolved options this client runs with. */
   get clusterOptions(): Readonly<ResolvedOptions> {
     if (!this.#shown) {
-      const { credentials: _secret, ...shown } = this.#opts;
+      const { credentials: _secret, wire: _wire, ...shown } = this.#opts;
       this.#shown = Object.freeze(shown);
     }
     return this.#shown;

@@ -3,6 +3,7 @@ import { InvalidOptionError } from './errors.js';
 import { defaultLogger, type Logger } from './logger.js';
 import { DEFAULT_MAX_FRAME_SIZE } from './protocol/frame.js';
 import { defaultTranscode, type Transcode } from './codec/value-format.js';
+import { wireCodecFor, type WireCodec } from './codec/wire-encoding.js';
 
 /** Options of `cluster(DataClient, options)`; every field is optional. */
 export interface ClusterOptions {
@@ -88,10 +89,12 @@ type OptionFields = { [K in keyof Required<ClusterOptions>]: K extends Unset ? R
 /** Options after defaults and validation, as `client.clusterOptions` shows them. */
 export type ResolvedOptions = OptionFields;
 
-/** What a client runs with: the resolved options and its credentials (never shown to users). */
+/** What a client runs with: the resolved options, its credentials and wire codec (never shown to users). */
 export type RuntimeOptions = ResolvedOptions & {
   /** `secret` / `secretDir` resolved once, on first use; only the handshake reads it. */
   credentials: Credentials;
+  /** How `transcode`'s values are laid out in frames, its fast path chosen here, once. */
+  wire: WireCodec;
 };
 
 /** JSON.stringify that survives circular references (they become "[Circular]"). */
@@ -320,6 +323,7 @@ export function resolveOptions(defaultName: string, input: ClusterOptions | unde
     out[name] = rule.resolve ? rule.resolve(value) : value;
   }
   if (input) warnUnknown(input, out.name as string, out.logger as Logger);
+  out.wire = wireCodecFor(out.transcode as Transcode);
   out.credentials = new Credentials(out.secret as string | Buffer | undefined, out.secretDir as string | undefined, env);
   return out as RuntimeOptions;
 }

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnObject } from '../src/protocol/frame.js';
+import { encodeFrame, type ConnObject, type Frame } from '../src/protocol/frame.js';
+import { FrameDecoder } from '../src/protocol/decoder.js';
 import { checkHeaders, expectMessage, HEADER_LIMITS, InvalidMessage, isNonce, MAX_ARGS, MSG, parseMessage } from '../src/protocol/messages.js';
 
 const NONCE = 'ab'.repeat(32);
 
-/** Parses a copy (the parse normalizes in place), as the decoder would hand it over. */
+/** Parses a frozen copy, as the decoder would hand it over. */
 function parse(conn: Record<string, unknown>) {
-  return parseMessage(structuredClone(conn) as ConnObject);
+  return parseMessage(Object.freeze(structuredClone(conn)) as ConnObject);
 }
 
 function invalid(conn: Record<string, unknown>): InvalidMessage {
@@ -75,6 +76,9 @@ describe('parseMessage: every valid message comes back typed, as the same object
     for (const debugging of ['yes', 1, null]) {
       expect(parse({ type: MSG.heartbeat, debugging })).toMatchObject({ debugging: undefined });
       expect(parse({ type: MSG.registerChannel, channelName: 'C', debugging })).toMatchObject({ debugging: undefined });
+      // The planned handover's fields (issue 17), dropped in a copy of the frozen object too.
+      expect(parse({ type: MSG.registerChannel, channelName: 'C', handover: debugging, canLead: debugging })).toMatchObject({ channelName: 'C', handover: undefined, canLead: undefined });
+      expect(parse({ type: MSG.handoverGo, successorPid: String(debugging) })).toMatchObject({ successorPid: undefined });
     }
     for (const bad of ['yes', 1, false]) {
       expect(parse({ type: MSG.registerChannelRes, success: true, callStatus: bad })).toMatchObject({ callStatus: undefined });
@@ -155,13 +159,34 @@ describe('invoke headers (trace context)', () => {
     const many = Object.fromEntries(Array.from({ length: HEADER_LIMITS.count + 1 }, (_, i) => [`h${i}`, 'v']));
     const total = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`h${i}`, 'y'.repeat(HEADER_LIMITS.valueLength)]));
     for (const headers of [long, [traceparent], null, 7, { traceparent: 7 }, { Traceparent: traceparent }, { _x: 'v' }, { t: 'caf\u00e9' }, { t: 'a\nb' }, { t: long }, many, total]) {
-      const conn = { type: MSG.invoke, method: 'm', argLength: 0, oneway: false, headers } as unknown as ConnObject;
+      const conn = Object.freeze({ type: MSG.invoke, method: 'm', argLength: 0, oneway: false, headers }) as unknown as ConnObject;
       const msg = parseMessage(conn);
       expect(msg.type).toBe(MSG.invoke);
       expect((msg as { headers?: unknown }).headers).toBeUndefined();
-      expect(parseMessage(conn)).toBe(msg);
+      // A copy: the (shared, frozen) object is left as it came, and a second parse agrees.
+      expect((conn as { headers?: unknown }).headers).toBe(headers);
+      expect(parseMessage(conn)).toEqual(msg);
     }
     expect(checkHeaders(JSON.parse('{"__proto__": "x"}'))).toBeUndefined();
     expect(checkHeaders({})).toEqual({});
+  });
+});
+
+describe('the decoder shares connection objects, so nobody can change them', () => {
+  it('hands out frozen objects; frames with the same bytes get the same one, unchanged by a parse that normalizes', () => {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    // oneway is not a boolean: the parse normalizes it to false.
+    const bytes = encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: MSG.invoke, method: 'm', argLength: 0, oneway: 'yes' } });
+    decoder.push(Buffer.concat([bytes, bytes]), (f) => frames.push(f));
+    const [a, b] = frames;
+    expect(b!.conn).toBe(a!.conn);
+    expect(Object.isFrozen(a!.conn)).toBe(true);
+    expect(() => { (a!.conn as Record<string, unknown>).oneway = false; }).toThrow(TypeError);
+    const parsed = parseMessage(a!.conn);
+    expect(parsed).toMatchObject({ type: MSG.invoke, method: 'm', oneway: false });
+    expect(parsed).not.toBe(a!.conn);
+    // The shared object is as the peer sent it, for the next frame too.
+    expect(b!.conn.oneway).toBe('yes');
   });
 });

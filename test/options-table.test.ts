@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Credentials } from '../src/auth/credentials.js';
+import { wireCodecFor } from '../src/codec/wire-encoding.js';
 import { InvalidOptionError } from '../src/errors.js';
 import { DEFAULT_PORT, DEFAULTS, MAX_TIMER_MS, resolveOptions, RULES } from '../src/options.js';
 
@@ -22,7 +23,7 @@ describe('options table', () => {
   it('has one row per field and one default per field but name, each accepted by its own row', () => {
     expect(fields.filter((f) => f !== 'name').sort()).toStrictEqual(Object.keys(DEFAULTS).sort());
     for (const [field, value] of Object.entries(DEFAULTS)) expect(RULES[field as keyof typeof RULES].valid(value), field).toBe(true);
-    expect(resolveOptions('Named', undefined, {})).toStrictEqual({ name: 'Named', ...DEFAULTS, credentials: expect.any(Credentials) });
+    expect(resolveOptions('Named', undefined, {})).toStrictEqual({ name: 'Named', ...DEFAULTS, credentials: expect.any(Credentials), wire: wireCodecFor(DEFAULTS.transcode) });
     expect(DEFAULTS.port).toBe(DEFAULT_PORT);
     expect(Object.isFrozen(DEFAULTS)).toBe(true);
   });

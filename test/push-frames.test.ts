@@ -6,7 +6,7 @@ import { encodeFrame, encodeTextFrame, PreparedConn, type Frame } from '../src/p
 import { MSG } from '../src/protocol/messages.js';
 import { PushFrames } from '../src/subscriptions/push-frames.js';
 import { defaultTranscode, type Transcode } from '../src/codec/value-format.js';
-import { encodedText } from '../src/codec/wire-encoding.js';
+import { encodedText, wireCodecFor } from '../src/codec/wire-encoding.js';
 
 const referenceFrame = (key: string, data: Buffer): Buffer =>
   encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key }, app: data });
@@ -34,7 +34,7 @@ const VALUES: unknown[] = [
 
 describe('PushFrames', () => {
   it('encodes every value to the bytes of transcode.encode, framed exactly as encodeFrame frames them', () => {
-    const pushes = new PushFrames(defaultTranscode);
+    const pushes = new PushFrames(wireCodecFor(defaultTranscode));
     for (const [i, value] of VALUES.entries()) {
       const key = `key-${i % 3}-ü`;
       const data = pushes.encodeValue(key, value);
@@ -48,7 +48,7 @@ describe('PushFrames', () => {
   });
 
   it('a plain value is framed once: every follower gets that same frame, its value bytes are the frame\'s tail', () => {
-    const pushes = new PushFrames(defaultTranscode);
+    const pushes = new PushFrames(wireCodecFor(defaultTranscode));
     const data = pushes.encodeValue('k', { x: 1 });
     const frame = pushes.frameFor('k', data);
     expect(pushes.frameFor('k', data)).toBe(frame);
@@ -57,7 +57,7 @@ describe('PushFrames', () => {
   });
 
   it('an older value (a replay) or the same bytes under another key get frames of their own', () => {
-    const pushes = new PushFrames(defaultTranscode);
+    const pushes = new PushFrames(wireCodecFor(defaultTranscode));
     const old = pushes.encodeValue('a', { v: 'old' });
     const latest = pushes.encodeValue('b', { v: 'new' });
     expect(Buffer.compare(pushes.frameFor('a', old), referenceFrame('a', old))).toBe(0);
@@ -77,7 +77,7 @@ describe('PushFrames', () => {
       },
       decode: (b) => b.toString(),
     };
-    const pushes = new PushFrames(custom);
+    const pushes = new PushFrames(wireCodecFor(custom));
     const data = pushes.encodeValue('k', { plain: true });
     expect(data.toString()).toBe('custom:{"plain":true}');
     expect(seen).toEqual([{ plain: true }]);
@@ -86,7 +86,7 @@ describe('PushFrames', () => {
   });
 
   it('a value that cannot be encoded throws the transcode\'s error, as transcode.encode does', () => {
-    const pushes = new PushFrames(defaultTranscode);
+    const pushes = new PushFrames(wireCodecFor(defaultTranscode));
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     expect(() => pushes.encodeValue('k', circular)).toThrow(/circular/);

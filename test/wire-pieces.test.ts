@@ -6,11 +6,12 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SlowConsumerError } from '../src/errors.js';
 import { cluster, type ClusterOptions } from '../src/index.js';
-import { ByteParts, REFERENCE_MIN, TextParts } from '../src/codec/byte-parts.js';
+import { ByteParts, BytePieces, REFERENCE_MIN, TextParts } from '../src/codec/byte-parts.js';
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, type Transcode } from '../src/codec/value-format.js';
-import { encodeForWire, packArgs, packArgsForWire } from '../src/codec/wire-encoding.js';
+import { encodeForWire, packArgs, packArgsForWire, wireCodecFor } from '../src/codec/wire-encoding.js';
+import { resolveOptions } from '../src/options.js';
 import { Connection } from '../src/transport/connection.js';
 import { TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
@@ -30,8 +31,8 @@ function bytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-const joined = (w: Buffer | Buffer[] | ByteParts | TextParts): Buffer =>
-  w instanceof ByteParts || w instanceof TextParts ? w.join() : Buffer.isBuffer(w) ? w : Buffer.concat(w);
+const joined = (w: Buffer | Buffer[] | BytePieces): Buffer =>
+  w instanceof BytePieces ? w.join() : Buffer.isBuffer(w) ? w : Buffer.concat(w);
 
 /** The packed-arguments layout built the plain way: per argument, u32 length + its encoding. */
 function referencePack(args: readonly unknown[]): Buffer {
@@ -207,6 +208,32 @@ describe('encodeForWire / packArgsForWire', () => {
     expect(joined(encodeForWire(args, custom)).equals(custom.encode(args))).toBe(true);
     const bad: Transcode = { encode: () => 'nope' as unknown as Buffer, decode: () => null };
     expect(() => packArgsForWire([1], bad)).toThrow(/transcode.encode returned string for argument 0/);
+  });
+});
+
+describe('the wire codec is chosen once, per transcode', () => {
+  it('a client resolves its wire codec with its options: the default transcode\'s fast path, else the generic one', () => {
+    expect(resolveOptions('A', {}).wire).toBe(wireCodecFor(defaultTranscode));
+    const custom: Transcode = { encode: (v) => defaultTranscode.encode(v), decode: (b) => defaultTranscode.decode(b) };
+    const wire = resolveOptions('A', { transcode: custom }).wire;
+    expect(wire.transcode).toBe(custom);
+    expect(wire).not.toBe(wireCodecFor(defaultTranscode));
+  });
+
+  it('the generic path over the default format writes the fast path\'s bytes', () => {
+    // Same format, another object: the generic path runs, and must agree byte for byte.
+    const same: Transcode = { encode: (v) => defaultTranscode.encode(v), decode: (b) => defaultTranscode.decode(b) };
+    const fast = wireCodecFor(defaultTranscode);
+    const generic = wireCodecFor(same);
+    const cases: unknown[][] = [[], [1, 'a', null], [undefined, { b: Buffer.from('xy') }], [Buffer.alloc(REFERENCE_MIN + 3, 7), { n: NaN }]];
+    for (const args of cases) {
+      const packed = joined(fast.packArgs(args, true));
+      expect(joined(generic.packArgs(args, true))).toEqual(packed);
+      expect(generic.unpackArgs(packed, args.length)).toEqual(fast.unpackArgs(packed, args.length));
+      expect(joined(generic.encodeResult(args))).toEqual(joined(fast.encodeResult(args)));
+    }
+    expect(generic.encodedText({ a: 1 })).toBeUndefined();
+    expect(fast.encodedText({ a: 1 })).toBe('{"a":1}');
   });
 });
 

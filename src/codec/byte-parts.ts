@@ -15,7 +15,27 @@
  */
 export const REFERENCE_MIN = 16 * 1024;
 
-export class ByteParts {
+/**
+ * An application object held as pieces, which a frame writes without asking what kind they are:
+ * copied into the frame's own buffer, or, when big, handed to the socket by reference.
+ */
+export abstract class BytePieces {
+  /** Total bytes. */
+  abstract readonly length: number;
+  /** Writes every byte into `buf` at `pos`; returns the position after them. */
+  abstract writeTo(buf: Buffer, pos: number): number;
+  /** The buffers to write from their own memory, in order; undefined when they are best copied into the frame. */
+  abstract references(): readonly Buffer[] | undefined;
+
+  /** All bytes in one new buffer (for callers that need contiguous bytes). */
+  join(): Buffer {
+    const buf = Buffer.allocUnsafe(this.length);
+    this.writeTo(buf, 0);
+    return buf;
+  }
+}
+
+export class ByteParts extends BytePieces {
   /** The pieces, in order; read them only after end(). */
   readonly parts: Buffer[] = [];
   /** Total bytes of all pieces. */
@@ -60,9 +80,17 @@ export class ByteParts {
     return this;
   }
 
-  /** All pieces joined into one new buffer (for callers that need contiguous bytes). */
-  join(): Buffer {
-    return Buffer.concat(this.parts, this.length);
+  writeTo(buf: Buffer, pos: number): number {
+    for (const part of this.parts) {
+      buf.set(part, pos);
+      pos += part.length;
+    }
+    return pos;
+  }
+
+  /** Big: every piece from its own memory (small ones were joined into runs already). */
+  references(): readonly Buffer[] | undefined {
+    return this.length >= REFERENCE_MIN ? this.parts : undefined;
   }
 
   #flush(): void {
@@ -91,7 +119,7 @@ export const utf8Write: Utf8Writer = typeof (Buffer.prototype as { utf8Write?: u
  * Joined, the bytes are exactly those of the Buffer encoding (JSON.stringify output is
  * well-formed UTF-16, so Buffer.byteLength is the number of bytes written).
  */
-export class TextParts {
+export class TextParts extends BytePieces {
   readonly texts: string[] = [];
   readonly sizes: number[] = [];
   /** Total bytes, prefixes included. */
@@ -116,12 +144,11 @@ export class TextParts {
     return pos;
   }
 
-  join(): Buffer {
-    const buf = Buffer.allocUnsafe(this.length);
-    this.writeTo(buf, 0);
-    return buf;
+  /** Text is always written into the frame (that is its point). */
+  references(): undefined {
+    return undefined;
   }
 }
 
-/** What a frame's application object may be handed over as. */
-export type AppBytes = Buffer | ByteParts | TextParts;
+/** What a frame's application object may be handed over as: bytes, or pieces. */
+export type AppBytes = Buffer | BytePieces;

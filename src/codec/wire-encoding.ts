@@ -1,9 +1,14 @@
 /**
- * The wire encoding of invoke arguments and results: the bytes of the value format
- * (value-format.ts) laid out for a frame, as one Buffer when small, else as byte pieces
- * (byte-parts.ts) that reference big Buffers instead of copying them.
+ * The wire encoding of invoke arguments, results and pushed values: the bytes of a transcode
+ * laid out for a frame, as one Buffer when small, else as byte pieces (byte-parts.ts) that
+ * reference big Buffers instead of copying them.
  *
- * Argument packing (`packArgs`): per argument, u32 BE length + that many encoded bytes.
+ * A client chooses its WireCodec once, when its options are resolved (`wireCodecFor`): the
+ * default transcode gets the fast paths (plain JSON kept as text until the frame, big Buffers
+ * referenced from the side table, arguments decoded in place); any other transcode gets the
+ * generic one, which only calls its encode / decode. Nothing on the call path asks again.
+ *
+ * Argument packing: per argument, u32 BE length + that many encoded bytes.
  */
 import { CodecError } from '../errors.js';
 import { ByteParts, REFERENCE_MIN, TextParts, type AppBytes } from './byte-parts.js';
@@ -25,12 +30,38 @@ interface Pieces {
 }
 type Encoded = Uint8Array | Pieces;
 
+/** How one transcode's values travel in frames; one per client, chosen by wireCodecFor. */
+export interface WireCodec {
+  readonly transcode: Transcode;
+  /**
+   * `transcode.encode(result)` for an answer about to be sent: the same bytes, a big encoding as
+   * pieces that reference its big Buffers (the real client handed the value over by returning it).
+   */
+  encodeResult(value: unknown): AppBytes;
+  /**
+   * The packed arguments of a call: one buffer (or text) when small, else pieces that reference
+   * big encoded arguments, and big Buffers of the caller too when `borrow` (a call with a
+   * response: they must not change until it settles; a oneway call copies them once).
+   */
+  packArgs(args: readonly unknown[], borrow: boolean): AppBytes;
+  /** Exactly `count` arguments; CodecError when the lengths do not add up to the buffer. */
+  unpackArgs(buf: Buffer, count: number): unknown[];
+  /**
+   * The text whose UTF-8 bytes are `transcode.encode(value)`, when there is one (else undefined,
+   * and the caller encodes as usual): lets a sender write it straight into its frame.
+   */
+  encodedText(value: unknown): string | undefined;
+}
+
+/** The wire codec for a transcode: the default one's fast paths, or the generic path for any other. */
+export function wireCodecFor(transcode: Transcode): WireCodec {
+  return transcode === defaultTranscode ? DEFAULT_WIRE : new CustomWire(transcode);
+}
+
 const EMPTY = Buffer.alloc(0);
 
-/** The value's encoding; one joined buffer when it is shorter than `joinBelow`. */
-function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): Encoded {
-  // A custom transcode's result is checked by the caller (it may not be a Buffer at all).
-  if (transcode !== defaultTranscode) return transcode.encode(value);
+/** The default transcode's encoding of a value; one joined buffer when it is shorter than `joinBelow`. */
+function encodeDefault(value: unknown, joinBelow: number): Encoded {
   if (value === undefined) return EMPTY;
   try {
     if (isPlain(value, [])) return Buffer.from(JSON.stringify(value), 'utf8');
@@ -41,16 +72,6 @@ function encodePieces(value: unknown, transcode: Transcode, joinBelow: number): 
   } catch (err) {
     throw encodeFailure(err);
   }
-}
-
-/**
- * The bytes `transcode.encode(value)` would give, as the text they are the UTF-8 of, when there
- * is one: the default transcode and a plain value (not undefined). Else undefined, and the
- * caller encodes as usual. Lets a sender write the text straight into its frame.
- */
-export function encodedText(value: unknown, transcode: Transcode): string | undefined {
-  if (transcode !== defaultTranscode || value === undefined) return undefined;
-  return plainJson(value);
 }
 
 /** Copies the encoding to `buf` at `pos`; returns the position after it. */
@@ -89,67 +110,20 @@ function appendPieces(e: Encoded, out: ByteParts, borrow: boolean, custom: boole
 }
 
 /**
- * `transcode.encode(value)` for a result about to be sent: the same bytes, but a big encoding
- * comes back as pieces that reference big Buffers instead of joining them (no copy). The real
- * client handed the value over by returning it, so its Buffers are borrowed.
+ * Lays encoded arguments out as packed arguments: one buffer when all are small, else pieces.
+ * `custom`: the encodings are a custom transcode's output (memory that is not ours to reference
+ * unless borrowed).
  */
-export function encodeForWire(value: unknown, transcode: Transcode): Buffer | ByteParts {
-  if (transcode !== defaultTranscode) return transcode.encode(value);
-  // A plain result stays one Buffer (Buffer.from of its JSON), the cheaper way for a single
-  // value; TextParts pays off for packed arguments, where it saves two copies (DECISIONS.md).
-  const e = encodePieces(value, transcode, REFERENCE_MIN);
-  if (e instanceof Uint8Array) return e as Buffer;
-  const out = new ByteParts();
-  appendPieces(e, out, true, false);
-  return out.end();
-}
-/* ------------------------------------------------------------------ arguments */
-
-/** Packs invoke arguments: per argument, u32 BE length + encoded bytes, in one final allocation. */
-export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
-  const packed = packArgsForWire(args, transcode);
-  return packed instanceof ByteParts || packed instanceof TextParts ? packed.join() : packed;
-}
-
-/**
- * packArgs for a frame about to be sent: the same bytes, one buffer when they are small, else
- * pieces that reference big encoded arguments instead of copying them, and big Buffers of the
- * caller too when `borrow` (a call with a response: they must not change until it settles).
- */
-export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): AppBytes {
-  const count = args.length;
-  if (transcode === defaultTranscode) {
-    // The common case: every argument plain (or undefined), kept as JSON text until the frame.
-    const texts = new TextParts();
-    let i = 0;
-    for (; i < count; i++) {
-      const arg = args[i];
-      const text = arg === undefined ? '' : plainJson(arg);
-      if (text === undefined) break;
-      texts.add(text);
-    }
-    if (i === count) return texts;
-  }
-  const pieces = new Array<Encoded>(count);
+function layoutArgs(pieces: Encoded[], borrow: boolean, custom: boolean): AppBytes {
+  const count = pieces.length;
   let total = 0;
   let big = false;
   for (let i = 0; i < count; i++) {
-    // Never joined here: the pieces of small arguments are copied into the packed buffer below.
-    let e: Encoded;
-    try {
-      e = encodePieces(args[i], transcode, 0);
-    } catch (err) {
-      throw rootedAt(err, `args[${i}]`);
-    }
-    if (!(e instanceof Uint8Array) && transcode !== defaultTranscode) {
-      throw new CodecError(`transcode.encode returned ${typeof e} for argument ${i}, expected a Buffer`);
-    }
-    if (e.length > U32_MAX) throw new CodecError(`argument ${i} encodes to ${e.length} bytes, more than ${U32_MAX}`);
-    pieces[i] = e;
-    total += 4 + e.length;
-    if (e.length >= REFERENCE_MIN) big = true;
+    const n = pieces[i]!.length;
+    if (n > U32_MAX) throw new CodecError(`argument ${i} encodes to ${n} bytes, more than ${U32_MAX}`);
+    total += 4 + n;
+    if (n >= REFERENCE_MIN) big = true;
   }
-  const custom = transcode !== defaultTranscode;
   if (big) {
     const out = new ByteParts();
     for (let i = 0; i < count; i++) {
@@ -169,8 +143,8 @@ export function packArgsForWire(args: readonly unknown[], transcode: Transcode, 
   return buf;
 }
 
-/** Unpacks exactly `count` arguments; CodecError when the lengths do not add up to the buffer. */
-export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): unknown[] {
+/** Splits packed arguments and decodes each `buf[start .. end)` with `decodeOne`. */
+function splitArgs(buf: Buffer, count: number, decodeOne: (buf: Buffer, start: number, end: number) => unknown): unknown[] {
   if (!Number.isSafeInteger(count) || count < 0) throw new CodecError(`invalid argument count ${String(count)}`);
   const n = buf.length;
   if (count * 4 > n) throw new CodecError(`expected ${count} arguments but the buffer holds only ${n} bytes`);
@@ -181,9 +155,113 @@ export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): un
     const len = buf.readUInt32BE(pos);
     pos += 4;
     if (len > n - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${n - pos} bytes left`);
-    out[i] = transcode === defaultTranscode ? decodeRange(buf, pos, pos + len) : transcode.decode(buf.subarray(pos, pos + len));
+    out[i] = decodeOne(buf, pos, pos + len);
     pos += len;
   }
   if (pos !== n) throw new CodecError(`${n - pos} trailing bytes after ${count} arguments`);
   return out;
+}
+
+/** The default transcode's wire codec: the fast paths. */
+const DEFAULT_WIRE: WireCodec = Object.freeze({
+  transcode: defaultTranscode,
+  encodeResult(value: unknown): AppBytes {
+    // A plain result stays one Buffer (Buffer.from of its JSON), the cheaper way for a single
+    // value; TextParts pays off for packed arguments, where it saves two copies (DECISIONS.md).
+    const e = encodeDefault(value, REFERENCE_MIN);
+    if (e instanceof Uint8Array) return e as Buffer;
+    const out = new ByteParts();
+    appendPieces(e, out, true, false);
+    return out.end();
+  },
+  packArgs(args: readonly unknown[], borrow: boolean): AppBytes {
+    const count = args.length;
+    // The common case: every argument plain (or undefined), kept as JSON text until the frame.
+    const texts = new TextParts();
+    let i = 0;
+    for (; i < count; i++) {
+      const arg = args[i];
+      const text = arg === undefined ? '' : plainJson(arg);
+      if (text === undefined) break;
+      texts.add(text);
+    }
+    if (i === count) return texts;
+    // Never joined here: the pieces of small arguments are copied into the packed buffer.
+    const pieces = new Array<Encoded>(count);
+    for (let j = 0; j < count; j++) {
+      try {
+        pieces[j] = encodeDefault(args[j], 0);
+      } catch (err) {
+        throw rootedAt(err, `args[${j}]`);
+      }
+    }
+    return layoutArgs(pieces, borrow, false);
+  },
+  unpackArgs: (buf: Buffer, count: number): unknown[] => splitArgs(buf, count, decodeRange),
+  encodedText: (value: unknown): string | undefined => (value === undefined ? undefined : plainJson(value)),
+});
+
+/** Any other transcode: its encode / decode, their output checked, nothing else. */
+class CustomWire implements WireCodec {
+  readonly #decodeOne: (buf: Buffer, start: number, end: number) => unknown;
+
+  constructor(readonly transcode: Transcode) {
+    this.#decodeOne = (buf, start, end) => transcode.decode(buf.subarray(start, end));
+  }
+
+  encodeResult(value: unknown): AppBytes {
+    // Checked where it is framed (encodeFrame refuses what is not bytes).
+    return this.transcode.encode(value);
+  }
+
+  packArgs(args: readonly unknown[], borrow: boolean): AppBytes {
+    const pieces = new Array<Encoded>(args.length);
+    for (let i = 0; i < args.length; i++) {
+      let e: unknown;
+      try {
+        e = this.transcode.encode(args[i]);
+      } catch (err) {
+        throw rootedAt(err, `args[${i}]`);
+      }
+      if (!(e instanceof Uint8Array)) throw new CodecError(`transcode.encode returned ${typeof e} for argument ${i}, expected a Buffer`);
+      pieces[i] = e;
+    }
+    return layoutArgs(pieces, borrow, true);
+  }
+
+  unpackArgs(buf: Buffer, count: number): unknown[] {
+    return splitArgs(buf, count, this.#decodeOne);
+  }
+
+  encodedText(): undefined {
+    return undefined;
+  }
+}
+
+/* ------------------------------------------------------------------ one-off helpers (tests, tools) */
+
+/** Packs invoke arguments into one buffer: per argument, u32 BE length + encoded bytes. */
+export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
+  const packed = wireCodecFor(transcode).packArgs(args, false);
+  return Buffer.isBuffer(packed) ? packed : packed.join();
+}
+
+/** `wireCodecFor(transcode).packArgs(args, borrow)`. */
+export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): AppBytes {
+  return wireCodecFor(transcode).packArgs(args, borrow);
+}
+
+/** `wireCodecFor(transcode).encodeResult(value)`. */
+export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
+  return wireCodecFor(transcode).encodeResult(value);
+}
+
+/** `wireCodecFor(transcode).unpackArgs(buf, count)`. */
+export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): unknown[] {
+  return wireCodecFor(transcode).unpackArgs(buf, count);
+}
+
+/** `wireCodecFor(transcode).encodedText(value)`. */
+export function encodedText(value: unknown, transcode: Transcode): string | undefined {
+  return wireCodecFor(transcode).encodedText(value);
 }

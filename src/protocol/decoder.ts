@@ -22,8 +22,9 @@ const TWO_32 = 0x1_0000_0000;
  * Connection objects repeat: one per method called, one per kind of answer, one per pushed key.
  * Up to CONN_CACHE_SIZE of them (at most CONN_CACHE_MAX_BYTES long, one per length) are kept
  * with their bytes; a frame whose bytes match one gets that object again instead of a fresh
- * JSON.parse (about a tenth of a small call's decoding). Receivers treat connection objects as
- * read-only (parseMessage's in-place normalizing is idempotent), so sharing one is safe.
+ * JSON.parse (about a tenth of a small call's decoding). Sharing one is safe because every
+ * connection object the decoder hands out is frozen: nobody can change what the next frame
+ * with the same bytes will get (a write throws; parseMessage copies to normalize).
  */
 const CONN_CACHE_SIZE = 32;
 const CONN_CACHE_MAX_BYTES = 160;
@@ -247,7 +248,7 @@ export class FrameDecoder {
     if (cached !== undefined && sameBytes(cached.bytes, buf, connStart)) {
       conn = cached.conn;
     } else {
-      conn = this.#parseConn(buf, connStart, connEnd);
+      conn = Object.freeze(this.#parseConn(buf, connStart, connEnd));
       if (connLen <= CONN_CACHE_MAX_BYTES && (cached !== undefined || this.#conns.size < CONN_CACHE_SIZE)) {
         // Own copy of the bytes: the chunk they came in is not kept alive by the cache.
         this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });

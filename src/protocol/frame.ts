@@ -14,7 +14,7 @@
  * ```
  */
 import { ProtocolError } from '../errors.js';
-import { ByteParts, REFERENCE_MIN, TextParts, utf8Write, type AppBytes } from '../codec/byte-parts.js';
+import { BytePieces, REFERENCE_MIN, utf8Write, type AppBytes } from '../codec/byte-parts.js';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 24;
@@ -76,17 +76,10 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
   const app = f.app;
   const appLen = app == null ? 0 : app.length;
   const buf = encodeHead(f, appLen, true);
-  const pos = buf.length - appLen;
-  if (app instanceof TextParts) {
-    app.writeTo(buf, pos);
-  } else if (app instanceof ByteParts) {
-    let at = pos;
-    for (const part of app.parts) {
-      buf.set(part, at);
-      at += part.length;
-    }
-  } else if (appLen > 0) {
-    buf.set(app as Uint8Array, pos);
+  if (appLen > 0) {
+    const pos = buf.length - appLen;
+    if (app instanceof BytePieces) app.writeTo(buf, pos);
+    else buf.set(app!, pos);
   }
   return buf;
 }
@@ -111,13 +104,10 @@ export function encodeTextFrame(conn: PreparedConn, text: string): Buffer {
  */
 export function encodeFrameParts(f: OutgoingFrame): Buffer | Buffer[] {
   const app = f.app;
-  if (app instanceof TextParts) return encodeFrame(f);
-  if (app instanceof ByteParts) {
-    if (app.length < REFERENCE_MIN) return encodeFrame(f);
-    return [encodeHead(f, app.length, false), ...app.parts];
-  }
   if (app == null || app.length < REFERENCE_MIN) return encodeFrame(f);
-  return [encodeHead(f, app.length, false), app];
+  const refs = app instanceof BytePieces ? app.references() : [app];
+  if (refs === undefined) return encodeFrame(f);
+  return [encodeHead(f, app.length, false), ...refs];
 }
 
 /**
@@ -150,7 +140,7 @@ function encodeHead(f: OutgoingFrame, appLen: number, withApp: boolean): Buffer 
     }
   }
   const app = f.app;
-  if (app != null && !(app instanceof Uint8Array) && !(app instanceof ByteParts) && !(app instanceof TextParts)) {
+  if (app != null && !(app instanceof Uint8Array) && !(app instanceof BytePieces)) {
     throw new ProtocolError(`cannot encode frame: application object must be a Buffer, got ${describe(app)}`);
   }
   const connLen = prepared ? prepared.length : Buffer.byteLength(json, 'utf8');

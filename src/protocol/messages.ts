@@ -3,12 +3,11 @@
  * validating parse of what a peer sent. Roles switch on `message.type` of the parse result; no
  * other file writes a type string or checks a field's shape.
  *
- * The parse does not copy: a valid object is returned as the same object, typed. Optional
+ * The parse does not copy a valid object: it is returned as the same object, typed. Optional
  * informational fields of the wrong type (a `pid` that is not an integer, a non-boolean
- * `oneway`) are normalized in place rather than refused, as peers have always been treated;
- * required fields of the wrong type make the message invalid. The normalizing is idempotent,
- * and nothing else writes to a connection object: the decoder hands the same object to every
- * frame that repeats its bytes (its connection-object cache).
+ * `oneway`) are normalized rather than refused, as peers have always been treated, in a copy:
+ * the decoder's objects are frozen (it hands one object to every frame that repeats its bytes).
+ * Required fields of the wrong type make the message invalid.
  */
 import type { ConnObject } from './frame.js';
 
@@ -178,9 +177,11 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
       if (typeof c.method !== 'string') return invalid(type, 'method', 'must be a string', c.method);
       const n = c.argLength;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_ARGS) return invalid(type, 'argLength', `must be an integer in 0..${MAX_ARGS}`, n);
-      if (c.oneway !== true && c.oneway !== false) c.oneway = false;
-      // Informational: headers out of bounds are dropped, the call itself is still served.
-      if (c.headers !== undefined) c.headers = checkHeaders(c.headers);
+      // Informational: a non-boolean oneway is false, headers out of bounds are dropped; the call
+      // itself is still served. Normalized in a copy: the decoder's object is shared and frozen.
+      const oneway = c.oneway === true || c.oneway === false ? c.oneway : false;
+      const headers = c.headers === undefined ? undefined : checkHeaders(c.headers);
+      if (oneway !== c.oneway || headers !== c.headers) return { ...c, oneway, headers } as Invoke;
       return conn as Invoke;
     }
     case MSG.invokeResult:
@@ -188,56 +189,41 @@ export function parseMessage(conn: ConnObject): Message | InvalidMessage {
     case MSG.statusRes:
     case MSG.handoverRes:
       if (typeof c.success !== 'boolean') return invalid(type, 'success', 'must be a boolean', c.success);
-      if (type === MSG.registerChannelRes) {
-        optionalInt(c, 'leaderPid');
-        if (c.callStatus !== undefined && c.callStatus !== true) c.callStatus = undefined;
-      }
       if (c.notRun !== undefined) {
         // A "not run" answer is resent by the follower: it must name what to resend.
         if (c.notRun !== true || typeof c.method !== 'string') return invalid(type, 'notRun', 'must be true with a string method', c.notRun);
         const n = c.argLength;
         if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_ARGS) return invalid(type, 'argLength', `must be an integer in 0..${MAX_ARGS}`, n);
       }
-      return conn as InvokeResult | RegisterChannelRes | StatusRes | HandoverRes;
+      if (type === MSG.registerChannelRes) return withValid(withValid(c, 'leaderPid', isInt), 'callStatus', isTrue) as RegisterChannelRes;
+      return conn as InvokeResult | StatusRes | HandoverRes;
     case MSG.subscribe:
     case MSG.unSubscribe:
     case MSG.subscribeResult:
       if (typeof c.key !== 'string') return invalid(type, 'key', 'must be a string', c.key);
       return conn as Subscribe | UnSubscribe | SubscribeResult;
     case MSG.heartbeat:
-      if (c.debugging !== undefined && typeof c.debugging !== 'boolean') c.debugging = undefined;
-      return conn as Heartbeat;
+      return withValid(c, 'debugging', isBool) as Heartbeat;
     case MSG.heartbeatRes:
     case MSG.subscribeResultRes:
     case MSG.callStatus:
       return conn as Heartbeat | HeartbeatRes | SubscribeResultRes | CallStatus;
     case MSG.callStatusRes:
       if (!Number.isInteger(c.seenUpTo)) return invalid(type, 'seenUpTo', 'must be an integer', c.seenUpTo);
-      optionalInt(c, 'running');
-      if (c.ready !== undefined && typeof c.ready !== 'boolean') c.ready = undefined;
-      return conn as CallStatusRes;
+      return withValid(withValid(c, 'running', isInt), 'ready', isBool) as CallStatusRes;
     case MSG.handover:
     case MSG.handoverPrepare:
-      return conn as Heartbeat | HeartbeatRes | SubscribeResultRes | Handover | HandoverPrepare;
+      return conn as Handover | HandoverPrepare;
     case MSG.handoverGo:
-      optionalInt(c, 'successorPid');
-      return conn as HandoverGo;
+      return withValid(c, 'successorPid', isInt) as HandoverGo;
     case MSG.registerChannel:
       if (typeof c.channelName !== 'string' || c.channelName.length === 0) return invalid(type, 'channelName', 'must be a non-empty string', c.channelName);
-      optionalInt(c, 'pid');
-      optionalInt(c, 'channelWait');
-      if (c.debugging !== undefined && typeof c.debugging !== 'boolean') c.debugging = undefined;
-      if (c.handover !== undefined && typeof c.handover !== 'boolean') c.handover = undefined;
-      if (c.canLead !== undefined && typeof c.canLead !== 'boolean') c.canLead = undefined;
-      return conn as RegisterChannel;
+      return withValid(withValid(withValid(withValid(withValid(c, 'pid', isInt), 'channelWait', isInt), 'debugging', isBool), 'handover', isBool), 'canLead', isBool) as RegisterChannel;
     case MSG.status:
-      optionalInt(c, 'pid');
-      return conn as Status;
+      return withValid(c, 'pid', isInt) as Status;
     case MSG.hello:
       if (!isNonce(c.nonce)) return invalid(type, 'nonce', 'must be 64 lowercase hex digits', c.nonce);
-      optionalInt(c, 'pid');
-      if (c.server !== undefined && typeof c.server !== 'string') c.server = undefined;
-      return conn as Hello;
+      return withValid(withValid(c, 'pid', isInt), 'server', isString) as Hello;
     default:
       return new InvalidMessage(String(type), 'type', `unknown message type ${JSON.stringify(type)}`);
   }
@@ -250,9 +236,20 @@ export function expectMessage<T extends MessageType>(conn: ConnObject, type: T):
   return new InvalidMessage(m.type, 'type', `expected ${type}, got ${m.type}`);
 }
 
-function optionalInt(c: Record<string, unknown>, field: string): void {
-  if (c[field] !== undefined && !Number.isInteger(c[field])) c[field] = undefined;
+/**
+ * `c` itself when its optional `field` is absent or passes `ok`, else a copy with it undefined
+ * (an informational field of the wrong type is dropped, not refused; never written in place:
+ * the decoder's objects are shared and frozen).
+ */
+function withValid(c: Record<string, unknown>, field: string, ok: (v: unknown) => boolean): Record<string, unknown> {
+  const v = c[field];
+  return v === undefined || ok(v) ? c : { ...c, [field]: undefined };
 }
+
+const isInt = (v: unknown): boolean => Number.isInteger(v);
+const isBool = (v: unknown): boolean => typeof v === 'boolean';
+const isTrue = (v: unknown): boolean => v === true;
+const isString = (v: unknown): boolean => typeof v === 'string';
 
 function invalid(type: string, field: string, rule: string, got: unknown): InvalidMessage {
   const shown = typeof got === 'string' ? JSON.stringify(got.length > 40 ? `${got.slice(0, 40)}...` : got) : got === null ? 'null' : Array.isArray(got) ? 'an array' : typeof got === 'object' ? 'an object' : String(got);

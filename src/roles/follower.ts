@@ -8,7 +8,6 @@ import type { AppBytes } from '../codec/byte-parts.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { checkHeaders, expectMessage, InvalidMessage, MSG, parseMessage, type Hello, type HandoverGo, type Invoke, type InvokeHeaders } from '../protocol/messages.js';
 import { unencodableIn } from '../codec/value-format.js';
-import { packArgsForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection, TimedOutCall } from '../transport/connection.js';
 import { diagnoseFollowerTimeout, withDiagnosis } from './call-diagnosis.js';
 import { describeDifference, mismatchMessage, readFingerprint, type Fingerprint } from './fingerprint.js';
@@ -256,7 +255,7 @@ export class Follower implements Role {
     let app: AppBytes | null;
     let conn: PreparedConn | Invoke;
     try {
-      app = args.length === 0 ? null : packArgsForWire(args, this.#opts.transcode, !oneway);
+      app = args.length === 0 ? null : this.#opts.wire.packArgs(args, !oneway);
       conn = headers === undefined ? this.#invokeHeader(method, args.length, oneway) : this.#tracedHeader(method, args.length, oneway, headers);
       this.#traffic.invokes++;
       // Role.invoke never throws: an argument that cannot be encoded is a rejection.
@@ -277,7 +276,7 @@ export class Follower implements Role {
     if (answer.type === MSG.invokeResult && answer.success) return res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
     if (answer.type === MSG.invokeResult && answer.notRun === true && this.#hooks) {
       // A leader handing over never started it, and sent its arguments back: on to the next leader.
-      const args = answer.argLength === 0 ? [] : unpackArgs(res.app, answer.argLength!, this.#opts.transcode);
+      const args = answer.argLength === 0 ? [] : this.#opts.wire.unpackArgs(res.app, answer.argLength!);
       debug('%s: %s() was not run by leader pid %s (handing over); sending it to the next leader', this.#opts.name, answer.method, this.#leaderPid);
       return this.#hooks.resend(answer.method!, args);
     }

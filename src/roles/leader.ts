@@ -1,12 +1,11 @@
 import { active, followerEvictedChannel, followerRegisteredChannel, serveTrace, ServeTrace, type FollowerContext } from '../diagnostics.js';
 import { ChannelMismatchError, CodecError, ConnectionClosedError, LeaderTimeoutError, MethodNotAllowedError, ProtocolError, serializeError, channelMessage, toError } from '../errors.js';
 import { debugFor } from '../logger.js';
-import type { ResolvedOptions } from '../options.js';
+import type { RuntimeOptions } from '../options.js';
 import { PreparedConn, type Frame } from '../protocol/frame.js';
 import { expectMessage, InvalidMessage, MSG, parseMessage, type Invoke, type Subscribe } from '../protocol/messages.js';
 import type { AppBytes } from '../codec/byte-parts.js';
 import { isUnencodable, unencodableIn } from '../codec/value-format.js';
-import { encodeForWire, unpackArgs } from '../codec/wire-encoding.js';
 import type { Connection } from '../transport/connection.js';
 import { Heartbeat, type HeartbeatCallbacks } from '../transport/heartbeat.js';
 import type { ChannelHandler, ChannelSlot } from '../transport/server.js';
@@ -69,7 +68,7 @@ interface Session extends Subscriber {
 }
 
 export interface LeaderInit {
-  options: ResolvedOptions;
+  options: RuntimeOptions;
   /** The channel this leader serves, reserved by the election. */
   slot: ChannelSlot;
   /** A real client built while the previous leader handed over to this process (see Standby). */
@@ -87,7 +86,7 @@ export interface LeaderInit {
  */
 export class Leader extends InProcessRole implements Role, ChannelHandler {
   readonly kind = 'leader' as const;
-  readonly #opts: ResolvedOptions;
+  readonly #opts: RuntimeOptions;
   readonly #slot: ChannelSlot;
   readonly #methods: MethodTable;
   readonly #fingerprint: Fingerprint;
@@ -119,7 +118,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
    * that is fully built. If creating the real client throws, the caller releases the slot.
    */
   constructor(init: LeaderInit) {
-    const pushes = init.standby?.pushes ?? new PushFrames(init.options.transcode);
+    const pushes = init.standby?.pushes ?? new PushFrames(init.options.wire);
     super(init.standby?.host ?? new RealClientHost(init.options, init.methods, init.createRealClient, init.onError, pushEncoder(pushes, init.options.name)), init.onError, init.options);
     this.#pushes = pushes;
     this.#opts = init.options;
@@ -512,7 +511,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     }
     let args: unknown[];
     try {
-      args = count === 0 ? [] : unpackArgs(frame.app, count, this.#opts.transcode);
+      args = count === 0 ? [] : this.#opts.wire.unpackArgs(frame.app, count);
     } catch (err) {
       this.#refuse(connection, frame, oneway, new CodecError(channelMessage(this.#opts.name, `cannot decode the arguments of ${method}(): ${(err as Error).message}`), { cause: err }), trace);
       return;
@@ -574,7 +573,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       }
       let data: AppBytes;
       try {
-        data = encodeForWire(result, this.#opts.transcode);
+        data = this.#opts.wire.encodeResult(result);
       } catch (e) {
         const context = channelMessage(this.#opts.name, `${method}()`);
         this.#refuse(connection, frame, oneway, isUnencodable(e) ? unencodableIn(e, context, 'result') as Error

@@ -1,4 +1,4 @@
-import type { ResolvedOptions } from '../options.js';
+import type { RuntimeOptions } from '../options.js';
 import { RealClientHost } from './host.js';
 import { pushEncoder, PushFrames } from '../subscriptions/push-frames.js';
 import type { Subscriber } from '../subscriptions/hub.js';
@@ -17,7 +17,7 @@ const VALUE_WAIT_MS = 1000;
 export class Standby {
   readonly host: RealClientHost;
   readonly pushes: PushFrames;
-  readonly #opts: ResolvedOptions;
+  readonly #opts: RuntimeOptions;
   /** Resolved once every prepared key has a value (or there is none to wait for). */
   #allValued: (() => void) | undefined;
   #waiting = new Set<string>();
@@ -28,9 +28,9 @@ export class Standby {
   };
   #closed = false;
 
-  constructor(opts: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
+  constructor(opts: RuntimeOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
     this.#opts = opts;
-    const pushes = new PushFrames(opts.transcode);
+    const pushes = new PushFrames(opts.wire);
     this.pushes = pushes;
     this.host = new RealClientHost(opts, methods, createRealClient, onError, pushEncoder(pushes, opts.name));
   }

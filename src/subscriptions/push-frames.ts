@@ -1,8 +1,8 @@
 import { channelMessage } from '../errors.js';
 import { encodeFrame, encodeTextFrame, HEADER_SIZE, PreparedConn } from '../protocol/frame.js';
 import { MSG } from '../protocol/messages.js';
-import { unencodableIn, type Transcode } from '../codec/value-format.js';
-import { encodedText } from '../codec/wire-encoding.js';
+import { unencodableIn } from '../codec/value-format.js';
+import type { WireCodec } from '../codec/wire-encoding.js';
 
 /**
  * The wire frames of the leader's pushes (subscribe_result { key } + the encoded value), made
@@ -18,7 +18,7 @@ import { encodedText } from '../codec/wire-encoding.js';
  * frame it is copied into (the fan-out burst's largest cost after JSON.stringify).
  */
 export class PushFrames {
-  readonly #transcode: Transcode;
+  readonly #wire: WireCodec;
   /** The encoded value in the slot, its key, and its frame. */
   #data: Buffer | undefined;
   #key = '';
@@ -26,14 +26,14 @@ export class PushFrames {
   /** The connection object of the last key framed (a burst is mostly one key). */
   #conn: PreparedConn | undefined;
 
-  constructor(transcode: Transcode) {
-    this.#transcode = transcode;
+  constructor(wire: WireCodec) {
+    this.#wire = wire;
   }
 
   /** `transcode.encode(value)`: the same bytes, framed already for `key` when the value is plain. */
   encodeValue(key: string, value: unknown): Buffer {
-    const text = encodedText(value, this.#transcode);
-    if (text === undefined) return this.#transcode.encode(value);
+    const text = this.#wire.encodedText(value);
+    if (text === undefined) return this.#wire.transcode.encode(value);
     const conn = this.#connFor(key);
     const frame = encodeTextFrame(conn, text);
     const data = frame.subarray(HEADER_SIZE + conn.bytes.length);
