@@ -1,6 +1,6 @@
 import { channelMessage } from '../errors.js';
-import type { ResolvedOptions } from '../options.js';
-import { packArgs, unpackArgs } from '../codec/wire-encoding.js';
+import type { RuntimeOptions } from '../options.js';
+import type { WireCodec } from '../codec/wire-encoding.js';
 import { unencodableIn } from '../codec/value-format.js';
 import type { RealClientHost } from './host.js';
 import type { Listener, RoleStats, TrafficCounters } from './types.js';
@@ -15,13 +15,13 @@ export abstract class InProcessRole {
   readonly #onError: (err: Error) => void;
   readonly #countInvokes: TrafficCounters | undefined;
   /** Set with option encodeLocalCalls: this wrapper's calls cross the codec as a follower's do. */
-  readonly #codec: Pick<ResolvedOptions, 'name' | 'transcode'> | undefined;
+  readonly #codec: { readonly name: string; readonly wire: WireCodec } | undefined;
 
   /**
    * `onError` hears this wrapper's own oneway failures. `countInvokes`, if given, counts this
    * wrapper's invokes and their failures (single mode; a leader counts what it serves followers).
    */
-  protected constructor(host: RealClientHost, onError: (err: Error) => void, options: ResolvedOptions, countInvokes?: TrafficCounters) {
+  protected constructor(host: RealClientHost, onError: (err: Error) => void, options: RuntimeOptions, countInvokes?: TrafficCounters) {
     this.host = host;
     this.#onError = onError;
     this.#countInvokes = countInvokes;
@@ -63,17 +63,19 @@ export abstract class InProcessRole {
    * them, its result after, so a one-process dev run sees the values (and CodecErrors) that
    * followers see in production. Listeners already get decoded copies of pushed values.
    */
-  #callThroughCodec(codec: Pick<ResolvedOptions, 'name' | 'transcode'>, method: string, args: unknown[]): Promise<unknown> {
+  #callThroughCodec(codec: { readonly name: string; readonly wire: WireCodec }, method: string, args: unknown[]): Promise<unknown> {
     const context = channelMessage(codec.name, `${method}()`);
     let decoded: unknown[];
     try {
-      decoded = args.length === 0 ? args : unpackArgs(packArgs(args, codec.transcode), args.length, codec.transcode);
+      // The client's own wire codec, as a follower's call crosses (chosen once with the options).
+      const packed = args.length === 0 ? undefined : codec.wire.packArgs(args, false);
+      decoded = packed === undefined ? args : codec.wire.unpackArgs(Buffer.isBuffer(packed) ? packed : packed.join(), args.length);
     } catch (err) {
       return Promise.reject(unencodableIn(err, context) as Error);
     }
     return this.host.call(method, decoded).then((result) => {
       try {
-        return result === undefined ? undefined : codec.transcode.decode(codec.transcode.encode(result));
+        return result === undefined ? undefined : codec.wire.transcode.decode(codec.wire.transcode.encode(result));
       } catch (err) {
         throw unencodableIn(err, context, 'result');
       }

@@ -1,4 +1,4 @@
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions, RuntimeOptions } from '../options.js';
 import { RealClientHost } from './host.js';
 import { InProcessRole } from './in-process.js';
 import { emptyTraffic, type MethodTable, type Role, type RoleStats, type TrafficCounters } from './types.js';
@@ -24,7 +24,7 @@ export class Single extends InProcessRole implements Role {
   #closing: Promise<void> | undefined;
   readonly #traffic: TrafficCounters;
 
-  constructor(options: ResolvedOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
+  constructor(options: RuntimeOptions, methods: MethodTable, createRealClient: () => object, onError: (err: Error) => void) {
     const entry = acquire(options, methods, createRealClient);
     const traffic = emptyTraffic();
     super(entry.host, onError, options, traffic);
