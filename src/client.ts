@@ -10,7 +10,7 @@ import { Gate } from './gate.js';
 import { Lifecycle } from './lifecycle.js';
 import { debugFor } from './logger.js';
 import type { ResolvedOptions, RuntimeOptions } from './options.js';
-import { diagnoseNoLeader, withDiagnosis } from './roles/call-diagnosis.js';
+import { diagnoseNoLeader, sinceCallStart, withDiagnosis } from './roles/call-diagnosis.js';
 import type { Fingerprint } from './roles/fingerprint.js';
 import { Follower, HandoverEnded, type HandoverHooks } from './roles/follower.js';
 import { Leader } from './roles/leader.js';
@@ -271,9 +271,14 @@ export class ClusterClient extends CompatBase {
   }
 
   async #invokeWhenServed(method: string, args: unknown[], oneway: boolean, trace?: InvokeContext): Promise<unknown> {
+    const startedAt = Date.now();
     const timeLeft = await this.#waitForLeader(method);
-    if (trace) return this.#sendTraced(this.#role!, method, args, oneway, timeLeft, trace);
-    return this.#role!.invoke(method, args, oneway, timeLeft);
+    const sent = trace ? this.#sendTraced(this.#role!, method, args, oneway, timeLeft, trace) : this.#role!.invoke(method, args, oneway, timeLeft);
+    // During a failover the wait counted against responseTimeout: so does the timeout's account.
+    if (timeLeft === undefined) return sent;
+    return sent.catch((err: unknown) => {
+      throw sinceCallStart(err, startedAt, this.#opts.responseTimeout);
+    });
   }
 
   /**
@@ -292,7 +297,8 @@ export class ClusterClient extends CompatBase {
         // ConnectionClosedError: the leader went away with the call. ClientClosedError while
         // this client is open: the role had died and sent nothing. Anything else is an answer.
         const cutOff = err instanceof ConnectionClosedError || (err instanceof ClientClosedError && !this.#life.closing);
-        if (!cutOff || this.#life.closing) throw err;
+        // A timeout's account starts where its responseTimeout did (the first send, or the call during a failover).
+        if (!cutOff || this.#life.closing) throw sinceCallStart(err, deadline - this.#opts.responseTimeout, this.#opts.responseTimeout);
         debug('%s: %s() cut off by the leader going away; sending it again to the next one', this.#opts.name, method);
         timeLeft = await this.#waitForRoleAfter(role, method, deadline);
         if (trace) {

@@ -95,5 +95,10 @@ describe('no leader takes over within responseTimeout (leader SIGKILLed)', () =>
     const took = got.end - got.start;
     expect(took).toBeGreaterThanOrEqual(responseTimeout - 5);
     expect(took).toBeLessThan(responseTimeout + SLACK_MS);
+    // README: elapsedMs is from the call to its failure, and the message names the responseTimeout
+    // the user set (not the time left for the resend).
+    expect(got.error!.elapsedMs).toBeGreaterThanOrEqual(responseTimeout - 5);
+    expect(got.error!.elapsedMs).toBeLessThanOrEqual(took);
+    expect(got.error!.message).toMatch(new RegExp(`^\\[leaderlink:${NAME}\\] slow\\(\\) timed out after \\d+ ms \\(responseTimeout ${responseTimeout}\\): the leader \\(pid ${candidate!.pid}\\) has been running it`));
   });
 });

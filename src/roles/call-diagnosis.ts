@@ -4,7 +4,7 @@
  * for 2950 ms") and carries the same facts as fields users can log or switch on. Pure: the
  * follower and the wrapper gather the facts, this file only words them.
  */
-import { channelMessage } from '../errors.js';
+import { channelMessage, ResponseTimeoutError } from '../errors.js';
 
 /** The phase a call was in when it failed. */
 export type CallPhase =
@@ -100,6 +100,24 @@ export function diagnoseNoLeader(channel: string, method: string, elapsedMs: num
     message: channelMessage(channel, `${method}() timed out after ${elapsedMs} ms waiting for a leader (an election was in progress): ${what} on port ${port} (responseTimeout)`),
     diagnosis: { phase: 'waiting-for-leader', channel, method, elapsedMs },
   };
+}
+
+/**
+ * A follower's timeout of a call that waited for a leader (failover) or was sent again (an
+ * idempotent resend) before the attempt that timed out: that attempt had only the time left, so
+ * its elapsedMs and message count from the call's start against the responseTimeout the user set
+ * (README: elapsedMs is "from the call to its failure"). Other errors are returned as they are.
+ */
+export function sinceCallStart(err: unknown, startedAt: number, responseTimeout: number): unknown {
+  if (!(err instanceof ResponseTimeoutError)) return err;
+  const fields = err as ResponseTimeoutError & Partial<CallDiagnosis>;
+  if (fields.phase === undefined || fields.phase === 'waiting-for-leader') return err;
+  const elapsedMs = Math.max(fields.elapsedMs ?? 0, Date.now() - startedAt);
+  const message = err.message.replace(/ timed out after \d+ ms \(responseTimeout \d+\)/, ` timed out after ${elapsedMs} ms (responseTimeout ${responseTimeout})`);
+  const { phase, channel, method, leaderPid, runningMs, leaderSilentMs } = fields;
+  const diagnosis: Partial<CallDiagnosis> = { phase, channel, method, elapsedMs, leaderPid, leaderSilentMs };
+  if (runningMs !== undefined) diagnosis.runningMs = runningMs;
+  return withDiagnosis(new ResponseTimeoutError(message), diagnosis);
 }
 
 /** Puts the diagnosis fields on an error (own enumerable properties, so they cross the wire and show in logs). */
