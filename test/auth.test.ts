@@ -13,8 +13,7 @@ import { FrameDecoder } from '../src/protocol/decoder.js';
 import { registerFrame } from './helpers/raw-peer.js';
 import { recordingLogger } from './helpers/recording-logger.js';
 import { encodeFrame } from '../src/protocol/frame.js';
-import { defaultTranscode } from '../src/codec/value-format.js';
-import { packArgs } from '../src/codec/wire-encoding.js';
+import { packedArgs } from './helpers/packed-args.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { AUTH_PEER, canRunAsNobody } from './helpers/other-user.js';
 import { waitFor } from './helpers/wait.js';
@@ -28,7 +27,7 @@ const otherUser = canRunAsNobody(AUTH_PEER);
 const h = clusterHarness((options) => cluster(TestClient, options).create(), { name: 'Auth' });
 const { make, sockets, servers, clients } = h;
 
-const invokeEcho = encodeFrame({ isResponse: false, id: 2, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['x'], defaultTranscode) });
+const invokeEcho = encodeFrame({ isResponse: false, id: 2, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packedArgs(['x']) });
 
 describe('authentication', () => {
   it('a follower with another secret is refused before any call reaches the real client', async () => {

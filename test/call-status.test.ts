@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cluster, type ClusterClient } from '../src/index.js';
-import { defaultTranscode } from '../src/codec/value-format.js';
-import { packArgs } from '../src/codec/wire-encoding.js';
+import { packedArgs } from './helpers/packed-args.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { defaultSecret, registerConn, type Peer } from './helpers/raw-peer.js';
 import { TestClient } from './helpers/test-client.js';
@@ -45,7 +44,7 @@ describe('call_status during a planned handover', () => {
     try {
       await waitFor(() => peer.frames.some((f) => !f.isResponse && f.conn.type === 'handover'), { timeout: 10_000, message: 'the handover announcement' });
       // Call 3 arrives after the announcement: given back with its own arguments, not run.
-      peer.send({ isResponse: false, id: 3, timeout: 60_000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['back'], defaultTranscode) });
+      peer.send({ isResponse: false, id: 3, timeout: 60_000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packedArgs(['back']) });
       await answerTo(peer, 3);
       expect(peer.answer(3)!.conn).toMatchObject({ type: 'invoke_result', success: false, notRun: true, method: 'echo', argLength: 1 });
       // Received, answered, but never taken on: the status counts call 2 only.

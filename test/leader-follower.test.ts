@@ -7,7 +7,7 @@ import {
 } from '../src/index.js';
 import { encodeFrame } from '../src/protocol/frame.js';
 import { defaultTranscode } from '../src/codec/value-format.js';
-import { packArgs } from '../src/codec/wire-encoding.js';
+import { packedArgs } from './helpers/packed-args.js';
 import { stats, TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { register } from './helpers/raw-peer.js';
@@ -164,7 +164,7 @@ describe('leader and follower over loopback', () => {
     }
     expect(stats.secretCalls).toBe(0);
     // The same connection still works for a delegated method.
-    peer.send({ isResponse: false, id: 99, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packArgs(['ok'], defaultTranscode) });
+    peer.send({ isResponse: false, id: 99, timeout: 5000, conn: { type: 'invoke', method: 'echo', argLength: 1, oneway: false }, app: packedArgs(['ok']) });
     await waitFor(() => peer.frames.some((f) => f.id === 99), { message: 'echo answer' });
     expect(defaultTranscode.decode(peer.frames.find((f) => f.id === 99)!.app)).toBe('ok');
   });

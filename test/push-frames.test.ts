@@ -6,7 +6,7 @@ import { encodeFrame, encodeTextFrame, PreparedConn, type Frame } from '../src/p
 import { MSG } from '../src/protocol/messages.js';
 import { PushFrames } from '../src/subscriptions/push-frames.js';
 import { defaultTranscode, type Transcode } from '../src/codec/value-format.js';
-import { encodedText, wireCodecFor } from '../src/codec/wire-encoding.js';
+import { wireCodecFor } from '../src/codec/wire-encoding.js';
 
 const referenceFrame = (key: string, data: Buffer): Buffer =>
   encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key }, app: data });
@@ -82,7 +82,7 @@ describe('PushFrames', () => {
     expect(data.toString()).toBe('custom:{"plain":true}');
     expect(seen).toEqual([{ plain: true }]);
     expect(Buffer.compare(pushes.frameFor('k', data), referenceFrame('k', data))).toBe(0);
-    expect(encodedText({ plain: true }, custom)).toBeUndefined();
+    expect(wireCodecFor(custom).encodedText({ plain: true })).toBeUndefined();
   });
 
   it('a value that cannot be encoded throws the transcode\'s error, as transcode.encode does', () => {

@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { CodecError, ProtocolError } from '../src/errors.js';
 import { defaultTranscode } from '../src/codec/value-format.js';
-import { packArgs, unpackArgs } from '../src/codec/wire-encoding.js';
+import { wireCodecFor } from '../src/codec/wire-encoding.js';
+import { packedArgs } from './helpers/packed-args.js';
 
 const { encode, decode } = defaultTranscode;
 const rt = (v: unknown): unknown => decode(encode(v));
@@ -491,23 +492,25 @@ describe('decoding random garbage', () => {
   });
 });
 
-describe('packArgs / unpackArgs', () => {
+describe('packArgs / unpackArgs (the default transcode\'s wire codec)', () => {
+  const wire = wireCodecFor(defaultTranscode);
+
   it('0 arguments', () => {
-    const buf = packArgs([], defaultTranscode);
+    const buf = packedArgs([]);
     expect(buf.length).toBe(0);
-    expect(unpackArgs(buf, 0, defaultTranscode)).toStrictEqual([]);
+    expect(wire.unpackArgs(buf, 0)).toStrictEqual([]);
   });
 
   it('1 argument', () => {
-    const buf = packArgs([{ a: 1 }], defaultTranscode);
+    const buf = packedArgs([{ a: 1 }]);
     expect(buf.readUInt32BE(0)).toBe(buf.length - 4);
-    expect(unpackArgs(buf, 1, defaultTranscode)).toStrictEqual([{ a: 1 }]);
+    expect(wire.unpackArgs(buf, 1)).toStrictEqual([{ a: 1 }]);
   });
 
   it('5 arguments of mixed kinds, undefined included', () => {
     const args = ['key', undefined, { opt: true, when: new Date(9) }, Buffer.from('raw'), [1, NaN]];
-    const buf = packArgs(args, defaultTranscode);
-    expect(unpackArgs(buf, 5, defaultTranscode)).toStrictEqual(args);
+    const buf = packedArgs(args);
+    expect(wire.unpackArgs(buf, 5)).toStrictEqual(args);
   });
 
   it('works with a custom transcode', () => {
@@ -515,30 +518,30 @@ describe('packArgs / unpackArgs', () => {
       encode: (v: unknown) => Buffer.from(JSON.stringify(v) ?? 'null'),
       decode: (b: Buffer) => JSON.parse(b.toString()) as unknown,
     };
-    expect(unpackArgs(packArgs([1, 'a', { b: 2 }], json), 3, json)).toStrictEqual([1, 'a', { b: 2 }]);
+    expect(wireCodecFor(json).unpackArgs(packedArgs([1, 'a', { b: 2 }], json), 3)).toStrictEqual([1, 'a', { b: 2 }]);
   });
 
   it('lying lengths, trailing bytes and count mismatches -> CodecError', () => {
     const args = ['one', { two: 2 }, [3]];
-    const good = packArgs(args, defaultTranscode);
+    const good = packedArgs(args);
     const longer = Buffer.from(good);
     longer.writeUInt32BE(good.readUInt32BE(0) + 1000, 0);
-    expect(expectCodecError(() => unpackArgs(longer, 3, defaultTranscode)).message).toMatch(/exceeds/);
+    expect(expectCodecError(() => wire.unpackArgs(longer, 3)).message).toMatch(/exceeds/);
     const huge = Buffer.from(good);
     huge.writeUInt32BE(0xffffffff, 0);
-    expectCodecError(() => unpackArgs(huge, 3, defaultTranscode));
+    expectCodecError(() => wire.unpackArgs(huge, 3));
     const shorter = Buffer.from(good);
     shorter.writeUInt32BE(good.readUInt32BE(0) - 1, 0);
-    expectCodecError(() => unpackArgs(shorter, 3, defaultTranscode));
-    expect(expectCodecError(() => unpackArgs(Buffer.concat([good, Buffer.from([0])]), 3, defaultTranscode)).message).toMatch(/trailing/);
-    expect(expectCodecError(() => unpackArgs(good, 2, defaultTranscode)).message).toMatch(/trailing/);
-    expectCodecError(() => unpackArgs(good, 4, defaultTranscode));
-    expectCodecError(() => unpackArgs(good.subarray(0, good.length - 1), 3, defaultTranscode));
-    expectCodecError(() => unpackArgs(good.subarray(0, 2), 1, defaultTranscode));
-    expectCodecError(() => unpackArgs(good, 1e9, defaultTranscode));
-    expectCodecError(() => unpackArgs(good, -1, defaultTranscode));
-    expectCodecError(() => unpackArgs(good, 1.5, defaultTranscode));
-    expectCodecError(() => unpackArgs(Buffer.alloc(0), 1, defaultTranscode));
+    expectCodecError(() => wire.unpackArgs(shorter, 3));
+    expect(expectCodecError(() => wire.unpackArgs(Buffer.concat([good, Buffer.from([0])]), 3)).message).toMatch(/trailing/);
+    expect(expectCodecError(() => wire.unpackArgs(good, 2)).message).toMatch(/trailing/);
+    expectCodecError(() => wire.unpackArgs(good, 4));
+    expectCodecError(() => wire.unpackArgs(good.subarray(0, good.length - 1), 3));
+    expectCodecError(() => wire.unpackArgs(good.subarray(0, 2), 1));
+    expectCodecError(() => wire.unpackArgs(good, 1e9));
+    expectCodecError(() => wire.unpackArgs(good, -1));
+    expectCodecError(() => wire.unpackArgs(good, 1.5));
+    expectCodecError(() => wire.unpackArgs(Buffer.alloc(0), 1));
   });
 });
 

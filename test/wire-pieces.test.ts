@@ -1,6 +1,6 @@
 // Big payloads at the transport's floor: frames written as header + referenced pieces, and the
 // decoder's chunk handling for big frames. The bytes on the wire must stay exactly those of the
-// single-buffer encoders (encodeFrame, defaultTranscode.encode, packArgs).
+// single-buffer encoders (encodeFrame, defaultTranscode.encode, the plainly built argument pack).
 import { once } from 'node:events';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,9 +10,10 @@ import { ByteParts, BytePieces, REFERENCE_MIN, TextParts } from '../src/codec/by
 import { FrameDecoder } from '../src/protocol/decoder.js';
 import { encodeFrame, encodeFrameParts, type ConnObject, type Frame, type OutgoingFrame } from '../src/protocol/frame.js';
 import { defaultTranscode, type Transcode } from '../src/codec/value-format.js';
-import { encodeForWire, packArgs, packArgsForWire, wireCodecFor } from '../src/codec/wire-encoding.js';
+import { wireCodecFor } from '../src/codec/wire-encoding.js';
 import { resolveOptions } from '../src/options.js';
 import { Connection } from '../src/transport/connection.js';
+import { packedArgs } from './helpers/packed-args.js';
 import { TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { recordingLogger } from './helpers/recording-logger.js';
@@ -130,7 +131,8 @@ describe('encodeFrameParts', () => {
   });
 });
 
-describe('encodeForWire / packArgsForWire', () => {
+describe('the default wire codec: encodeResult / packArgs', () => {
+  const wire = wireCodecFor(defaultTranscode);
   const values: unknown[] = [
     undefined, null, 0, 'text', { a: 1 }, [1, 2, 3], bytes(10), bytes(BIG, 11),
     { small: bytes(100), big: bytes(BIG, 12), date: new Date(5), n: NaN },
@@ -139,54 +141,54 @@ describe('encodeForWire / packArgsForWire', () => {
   ];
 
   it('joins to exactly defaultTranscode.encode(value)', () => {
-    for (const v of values) expect(joined(encodeForWire(v, defaultTranscode)).equals(defaultTranscode.encode(v))).toBe(true);
+    for (const v of values) expect(joined(wire.encodeResult(v)).equals(defaultTranscode.encode(v))).toBe(true);
   });
 
   it('references big Buffers instead of copying them; small encodings stay one buffer', () => {
     const big = bytes(BIG, 15);
-    const w = encodeForWire({ file: big, name: 'f' }, defaultTranscode);
+    const w = wire.encodeResult({ file: big, name: 'f' });
     expect(w).toBeInstanceOf(ByteParts);
     expect((w as ByteParts).parts.some((x) => sameMemory(x, big))).toBe(true);
-    const small = encodeForWire({ file: bytes(100), name: 'f' }, defaultTranscode);
+    const small = wire.encodeResult({ file: bytes(100), name: 'f' });
     expect(Buffer.isBuffer(small)).toBe(true);
   });
 
-  it('packs to exactly packArgs(args), with or without borrowing', () => {
+  it('packs to exactly the plainly built argument pack, with or without borrowing', () => {
     for (let i = 0; i < values.length; i++) {
       const args = values.slice(i, i + 3);
       for (const borrow of [false, true]) {
-        expect(joined(packArgsForWire(args, defaultTranscode, borrow)).equals(referencePack(args))).toBe(true);
+        expect(joined(wire.packArgs(args, borrow)).equals(referencePack(args))).toBe(true);
       }
-      expect(packArgs(args, defaultTranscode).equals(referencePack(args))).toBe(true);
+      expect(packedArgs(args).equals(referencePack(args))).toBe(true);
     }
-    expect(Buffer.isBuffer(packArgsForWire(['a', bytes(100), { b: 1 }], defaultTranscode, true))).toBe(true);
+    expect(Buffer.isBuffer(wire.packArgs(['a', bytes(100), { b: 1 }], true))).toBe(true);
   });
 
   it('keeps plain arguments as JSON text until the frame is written, with the same bytes (any UTF-8)', () => {
     const texts: unknown[] = ['héllo wörld', '日本語', 'emoji 😀', 'lone \ud800 surrogate', { 'ключ': ['значение', 1.5, null, true] }, '', [], {}];
     for (const v of texts) {
       // A single plain result is one Buffer (cheaper than text for one value, measured).
-      const w = encodeForWire(v, defaultTranscode);
+      const w = wire.encodeResult(v);
       expect(Buffer.isBuffer(w)).toBe(true);
       expect(joined(w).equals(defaultTranscode.encode(v))).toBe(true);
     }
     const args = [...texts, undefined, 42];
-    const packed = packArgsForWire(args, defaultTranscode);
+    const packed = wire.packArgs(args, false);
     expect(packed).toBeInstanceOf(TextParts);
     expect(joined(packed).equals(referencePack(args))).toBe(true);
     // Written into a frame: the same bytes as the frame built from the joined application object.
     const f = { isResponse: true, id: 9, timeout: 0, conn: { type: 'invoke_result', success: true } };
     expect(encodeFrameParts({ ...f, app: packed })).toEqual(encodeFrame({ ...f, app: joined(packed) }));
     // One value that is not plain: the whole pack takes the Buffer path.
-    expect(packArgsForWire(['a', new Date(0)], defaultTranscode)).not.toBeInstanceOf(TextParts);
+    expect(wire.packArgs(['a', new Date(0)], false)).not.toBeInstanceOf(TextParts);
   });
 
   it('borrows big caller Buffers only when asked (calls with a response); else copies them once', () => {
     const big = bytes(BIG, 16);
-    const borrowed = packArgsForWire(['a', big, { b: 1 }], defaultTranscode, true) as ByteParts;
+    const borrowed = wire.packArgs(['a', big, { b: 1 }], true) as ByteParts;
     expect(borrowed).toBeInstanceOf(ByteParts);
     expect(borrowed.parts.some((x) => sameMemory(x, big))).toBe(true);
-    const copied = packArgsForWire(['a', big, { b: 1 }], defaultTranscode) as ByteParts;
+    const copied = wire.packArgs(['a', big, { b: 1 }], false) as ByteParts;
     expect(copied).toBeInstanceOf(ByteParts);
     expect(copied.parts.some((x) => x.buffer === big.buffer)).toBe(false);
     const before = copied.join();
@@ -201,13 +203,13 @@ describe('encodeForWire / packArgsForWire', () => {
     };
     const args = ['x'.repeat(BIG), 1];
     for (const borrow of [false, true]) {
-      const w = packArgsForWire(args, custom, borrow);
+      const w = wireCodecFor(custom).packArgs(args, borrow);
       expect(w).toBeInstanceOf(ByteParts);
-      expect(joined(w).equals(packArgs(args, custom))).toBe(true);
+      expect(joined(w).equals(packedArgs(args, custom))).toBe(true);
     }
-    expect(joined(encodeForWire(args, custom)).equals(custom.encode(args))).toBe(true);
+    expect(joined(wireCodecFor(custom).encodeResult(args)).equals(custom.encode(args))).toBe(true);
     const bad: Transcode = { encode: () => 'nope' as unknown as Buffer, decode: () => null };
-    expect(() => packArgsForWire([1], bad)).toThrow(/transcode.encode returned string for argument 0/);
+    expect(() => wireCodecFor(bad).packArgs([1], false)).toThrow(/transcode.encode returned string for argument 0/);
   });
 });
 
@@ -349,7 +351,7 @@ describe('Connection writes big frames as header + payload', () => {
     }) as typeof conn.socket.write;
 
     const big = bytes(3 * 1024 * 1024 + 5, 30);
-    const bigArgs = packArgsForWire(['name', big], defaultTranscode, true);
+    const bigArgs = wireCodecFor(defaultTranscode).packArgs(['name', big], true);
     const received: Frame[] = [];
     const decoder = new FrameDecoder();
     peer.on('data', (c: Buffer) => decoder.push(c, (f) => received.push(f)));
@@ -368,7 +370,7 @@ describe('Connection writes big frames as header + payload', () => {
     await waitFor(() => received.length === 5, { timeout: 20_000, message: 'five frames at the peer' });
     expect(received.map((f) => f.conn.key)).toEqual(['small1', 'bigbuf', 'small2', 'bigargs', 'small3']);
     expect(received[1]!.app.equals(big)).toBe(true);
-    expect(received[3]!.app.equals(packArgs(['name', big], defaultTranscode))).toBe(true);
+    expect(received[3]!.app.equals(packedArgs(['name', big]))).toBe(true);
     expect(received[4]!.id).toBe(77);
     expect(received[4]!.isResponse).toBe(true);
   });

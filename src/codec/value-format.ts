@@ -23,8 +23,8 @@
  * object (README says so). Symbol keys are not sent.
  *
  * Buffers never pass through JSON (Buffer.prototype.toJSON is never called): their bytes are
- * copied once into the side table on encode (the send path, encodeForWire / packArgsForWire,
- * references big ones instead). On decode a Buffer that fills at least half of the
+ * copied once into the side table on encode (the send path, the WireCodec's encodeResult /
+ * packArgs in wire-encoding.ts, references big ones instead). On decode a Buffer that fills at least half of the
  * memory the input lives in is returned as a view of the input (zero copy, bounded retention);
  * smaller ones are copied out so they never keep a large socket chunk alive. Decoding hostile bytes throws CodecError and nothing else, and never touches
  * Object.prototype: a "__proto__" key comes back as an own data property.

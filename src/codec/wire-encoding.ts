@@ -237,31 +237,3 @@ class CustomWire implements WireCodec {
     return undefined;
   }
 }
-
-/* ------------------------------------------------------------------ one-off helpers (tests, tools) */
-
-/** Packs invoke arguments into one buffer: per argument, u32 BE length + encoded bytes. */
-export function packArgs(args: readonly unknown[], transcode: Transcode): Buffer {
-  const packed = wireCodecFor(transcode).packArgs(args, false);
-  return Buffer.isBuffer(packed) ? packed : packed.join();
-}
-
-/** `wireCodecFor(transcode).packArgs(args, borrow)`. */
-export function packArgsForWire(args: readonly unknown[], transcode: Transcode, borrow = false): AppBytes {
-  return wireCodecFor(transcode).packArgs(args, borrow);
-}
-
-/** `wireCodecFor(transcode).encodeResult(value)`. */
-export function encodeForWire(value: unknown, transcode: Transcode): AppBytes {
-  return wireCodecFor(transcode).encodeResult(value);
-}
-
-/** `wireCodecFor(transcode).unpackArgs(buf, count)`. */
-export function unpackArgs(buf: Buffer, count: number, transcode: Transcode): unknown[] {
-  return wireCodecFor(transcode).unpackArgs(buf, count);
-}
-
-/** `wireCodecFor(transcode).encodedText(value)`. */
-export function encodedText(value: unknown, transcode: Transcode): string | undefined {
-  return wireCodecFor(transcode).encodedText(value);
-}

@@ -3,8 +3,7 @@
  * leaderlink frames that are valid, subtly wrong or plain hostile. Pure: bytes out, no sockets.
  */
 import { HEADER_SIZE } from '../../src/protocol/frame.js';
-import { defaultTranscode } from '../../src/codec/value-format.js';
-import { packArgs } from '../../src/codec/wire-encoding.js';
+import { packedArgs } from './packed-args.js';
 
 /* ------------------------------------------------------------------ PRNG */
 
@@ -278,7 +277,7 @@ export function packRaw(parts: Buffer[], lie?: (i: number, real: number) => numb
   return Buffer.concat(out);
 }
 
-export const encodeArgs = (args: unknown[]): Buffer => packArgs(args, defaultTranscode);
+export const encodeArgs = (args: unknown[]): Buffer => packedArgs(args);
 
 /** A random JSON-able value for echo round trips. */
 export function randomValue(rng: Rng, depth = 0): unknown {
