@@ -189,4 +189,43 @@ describe('the decoder shares connection objects, so nobody can change them', () 
     // The shared object is as the peer sent it, for the next frame too.
     expect(b!.conn.oneway).toBe('yes');
   });
+
+  it('freezes what is nested too: mutating the headers of one frame cannot change the next frame with the same bytes', () => {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const bytes = encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: MSG.invoke, method: 'm', argLength: 0, oneway: false, headers: { traceparent } } });
+    decoder.push(Buffer.concat([bytes, bytes]), (f) => frames.push(f));
+    const [a, b] = frames;
+    expect(b!.conn).toBe(a!.conn);
+    const first = parseMessage(a!.conn) as { headers?: Record<string, string> };
+    // What a tracing subscriber on the leader might try (test files are ES modules: strict mode).
+    expect(() => { first.headers!.traceparent = 'changed'; }).toThrow(TypeError);
+    expect(() => { first.headers!.extra = 'added'; }).toThrow(TypeError);
+    expect(() => { delete first.headers!.traceparent; }).toThrow(TypeError);
+    expect((parseMessage(b!.conn) as { headers?: unknown }).headers).toEqual({ traceparent });
+  });
+
+  it('freezes every level of a nested object (a registration\'s fingerprint), and a deeply nested one without overflowing the stack', () => {
+    const frames: Frame[] = [];
+    const decoder = new FrameDecoder();
+    const fingerprint = { methods: ['a', 'b'], options: { nested: [{ deep: true }] } };
+    decoder.push(encodeFrame({ isResponse: false, id: 1, timeout: 0, conn: { type: MSG.registerChannel, channelName: 'c', fingerprint } }), (f) => frames.push(f));
+    const fp = frames[0]!.conn.fingerprint as typeof fingerprint;
+    expect(fp).toEqual(fingerprint);
+    for (const inner of [fp, fp.methods, fp.options, fp.options.nested, fp.options.nested[0]!]) expect(Object.isFrozen(inner)).toBe(true);
+    expect(() => { fp.methods.push('c'); }).toThrow(TypeError);
+    expect(() => { fp.options.nested[0]!.deep = false; }).toThrow(TypeError);
+    // 200k levels: fine for JSON.parse, fatal for a recursive walk.
+    const depth = 200_000;
+    const deep = Buffer.from(`{"type":"x","v":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    const header = encodeFrame({ isResponse: false, id: 2, timeout: 0, conn: { type: 'x' } });
+    header.writeUInt32BE(deep.length, 16);
+    expect(header.length).toBe(24 + Buffer.byteLength('{"type":"x"}'));
+    decoder.push(Buffer.concat([header.subarray(0, 24), deep]), (f) => frames.push(f));
+    let inner: unknown = frames[1]!.conn.v;
+    for (let i = 0; i < depth - 1; i++) inner = (inner as unknown[])[0];
+    expect(inner).toEqual([]);
+    expect(Object.isFrozen(inner)).toBe(true);
+  });
 });

@@ -23,8 +23,9 @@ const TWO_32 = 0x1_0000_0000;
  * Up to CONN_CACHE_SIZE of them (at most CONN_CACHE_MAX_BYTES long, one per length) are kept
  * with their bytes; a frame whose bytes match one gets that object again instead of a fresh
  * JSON.parse (about a tenth of a small call's decoding). Sharing one is safe because every
- * connection object the decoder hands out is frozen: nobody can change what the next frame
- * with the same bytes will get (a write throws; parseMessage copies to normalize).
+ * connection object the decoder hands out is frozen, with every object and array inside it (an
+ * invoke's `headers`, a registration's `fingerprint`): nobody can change what the next frame
+ * with the same bytes will get (a write throws in strict mode; parseMessage copies to normalize).
  */
 const CONN_CACHE_SIZE = 32;
 const CONN_CACHE_MAX_BYTES = 160;
@@ -38,6 +39,35 @@ function sameBytes(a: Buffer, buf: Buffer, start: number): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== buf[start + i]) return false;
   return true;
 }
+/**
+ * Freezes a parsed connection object and every object and array inside it, once, when it is
+ * parsed. Frozen here rather than copied by parseMessage where it is read: the freeze is paid
+ * once per parse, never by a frame that gets a cached object (a repeated call pays nothing), and
+ * it also covers what is read straight from `frame.conn` (the leader reads a registration's
+ * fingerprint there); a copy would be paid by every frame with headers and protect only what
+ * parseMessage hands out. An object with nothing nested (an invoke without headers, an answer)
+ * pays one pass over its few keys, only when parsed (docs/DECISIONS.md has the numbers).
+ * Iterative: a deeply nested object from a peer cannot overflow the stack. The values come from
+ * JSON.parse: own enumerable keys only, plain objects and arrays.
+ */
+function freezeDeep(conn: ConnObject): ConnObject {
+  let stack: object[] | undefined;
+  for (const key in conn) {
+    const v = (conn as Record<string, unknown>)[key];
+    if (typeof v === 'object' && v !== null) (stack ??= []).push(v);
+  }
+  if (stack !== undefined) {
+    for (let obj = stack.pop(); obj !== undefined; obj = stack.pop()) {
+      for (const key in obj) {
+        const v = (obj as Record<string, unknown>)[key];
+        if (typeof v === 'object' && v !== null) stack.push(v);
+      }
+      Object.freeze(obj);
+    }
+  }
+  return Object.freeze(conn);
+}
+
 /** Largest id hi word that keeps the id below 2^53. */
 const MAX_ID_HI = 0x1f_ffff;
 const EMPTY = Buffer.alloc(0);
@@ -248,7 +278,7 @@ export class FrameDecoder {
     if (cached !== undefined && sameBytes(cached.bytes, buf, connStart)) {
       conn = cached.conn;
     } else {
-      conn = Object.freeze(this.#parseConn(buf, connStart, connEnd));
+      conn = freezeDeep(this.#parseConn(buf, connStart, connEnd));
       if (connLen <= CONN_CACHE_MAX_BYTES && (cached !== undefined || this.#conns.size < CONN_CACHE_SIZE)) {
         // Own copy of the bytes: the chunk they came in is not kept alive by the cache.
         this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });

@@ -6,7 +6,8 @@
  * The parse does not copy a valid object: it is returned as the same object, typed. Optional
  * informational fields of the wrong type (a `pid` that is not an integer, a non-boolean
  * `oneway`) are normalized rather than refused, as peers have always been treated, in a copy:
- * the decoder's objects are frozen (it hands one object to every frame that repeats its bytes).
+ * the decoder's objects are frozen, nested objects (headers, fingerprint) included: it hands one
+ * object to every frame that repeats its bytes, so what a parse returns is read-only too.
  * Required fields of the wrong type make the message invalid.
  */
 import type { ConnObject } from './frame.js';
