@@ -7,10 +7,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosedError, ProtocolError, ResponseTimeoutError } from '../src/errors.js';
-import type { Frame } from '../src/protocol/frame.js';
+import { encodeFrame, type Frame } from '../src/protocol/frame.js';
 import { MSG } from '../src/protocol/messages.js';
 import { Connection } from '../src/transport/connection.js';
 import { recordingLogger } from './helpers/recording-logger.js';
+import { waitFor } from './helpers/wait.js';
 
 const silentLogger = recordingLogger().logger;
 
@@ -181,5 +182,85 @@ describe('Connection calls', () => {
     expect(out).toContain('answered heartbeat_res');
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15000);
+  });
+});
+
+describe('Connection writes: small frames of one tick share one batch buffer', () => {
+  /** Records every chunk handed to the caller's socket. */
+  function recordWrites(c: Connection): Buffer[] {
+    const writes: Buffer[] = [];
+    const write = c.socket.write.bind(c.socket);
+    c.socket.write = ((chunk: Buffer, ...rest: unknown[]) => {
+      writes.push(chunk);
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof c.socket.write;
+    return writes;
+  }
+
+  const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+  it('writes the small frames of a tick with one socket.write, in order, and reuses the buffer across ticks without touching sent bytes', async () => {
+    const { caller, peer } = await pair();
+    const writes = recordWrites(caller);
+    const seen: string[] = [];
+    peer.on('request', (f: Frame) => seen.push(`${String(f.conn.key)}:${f.app.toString()}`));
+    const expected: string[] = [];
+    for (let tick = 0; tick < 3; tick++) {
+      for (let i = 0; i < 10; i++) {
+        caller.notify({ type: MSG.subscribeResult, key: `k${tick}.${i}` }, Buffer.from(`value ${tick}.${i}`));
+        expected.push(`k${tick}.${i}:value ${tick}.${i}`);
+      }
+      expect(writes.length).toBe(tick); // nothing handed to the socket before the tick ends
+      await nextTick();
+      expect(writes.length).toBe(tick + 1);
+    }
+    // Tick 2 wrote after tick 1's bytes in the same memory: the chunks handed over are distinct ranges.
+    expect(writes[0]!.buffer).toBe(writes[1]!.buffer);
+    expect(writes[1]!.byteOffset).toBe(writes[0]!.byteOffset + writes[0]!.length);
+    await waitFor(() => seen.length === expected.length, { timeout: 10_000, message: 'every frame at the peer' });
+    expect(seen).toEqual(expected);
+  });
+
+  it('a tick that writes more than the batch holds takes new buffers and loses nothing', async () => {
+    const { caller, peer } = await pair();
+    const writes = recordWrites(caller);
+    const seen: number[] = [];
+    peer.on('request', (f: Frame) => {
+      expect(f.app.equals(Buffer.alloc(3000, f.conn.n as number))).toBe(true);
+      seen.push(f.conn.n as number);
+    });
+    // 40 frames of ~3 KiB = ~120 KiB: several 16 KiB batch buffers in one tick.
+    for (let n = 0; n < 40; n++) caller.notify({ type: MSG.subscribeResult, key: 'big', n }, Buffer.alloc(3000, n));
+    await nextTick();
+    expect(writes.length).toBeGreaterThan(5);
+    expect(new Set(writes.map((w) => w.buffer)).size).toBe(writes.length);
+    await waitFor(() => seen.length === 40, { timeout: 10_000, message: 'every frame at the peer' });
+    expect(seen).toEqual([...Array(40).keys()]);
+  });
+
+  it('keeps the order of batched frames, shared push frames (writeRaw) and frames with a buffer of their own', async () => {
+    const { caller, peer } = await pair();
+    const seen: string[] = [];
+    peer.on('request', (f: Frame) => seen.push(String(f.conn.key)));
+    const raw = encodeFrame({ isResponse: false, id: 0, timeout: 0, conn: { type: MSG.subscribeResult, key: 'raw' } });
+    caller.notify({ type: MSG.subscribeResult, key: 'a' });
+    caller.writeRaw(raw);
+    caller.notify({ type: MSG.subscribeResult, key: 'b' });
+    caller.notify({ type: MSG.subscribeResult, key: 'own' }, Buffer.alloc(10_000, 1)); // above the batched size
+    caller.notify({ type: MSG.subscribeResult, key: 'c' });
+    await waitFor(() => seen.length === 5, { timeout: 10_000, message: 'every frame at the peer' });
+    expect(seen).toEqual(['a', 'raw', 'b', 'own', 'c']);
+  });
+
+  it('counts batched bytes against maxQueuedBytes', async () => {
+    const { caller } = await pair();
+    const small = new Connection({ socket: caller.socket, maxFrameSize: 1 << 20, maxQueuedBytes: 10_000, logger: silentLogger, label: 'small' });
+    open.push(small);
+    const closed = once(small, 'close');
+    // Each frame alone is far below the limit; 20 of them in one tick are not.
+    for (let i = 0; i < 20; i++) small.notify({ type: MSG.subscribeResult, key: `k${i}` }, Buffer.alloc(1000));
+    expect(small.closed).toBe(true);
+    const [err] = (await closed) as [Error];
+    expect(err.name).toBe('SlowConsumerError');
   });
 });

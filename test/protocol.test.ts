@@ -105,6 +105,19 @@ describe('FrameDecoder round trip', () => {
     expect(f!.conn).toStrictEqual({ type: 'heartbeat' });
   });
 
+  it('locates the application object in the bytes it arrived in; app is a view made once, on first use', () => {
+    const chunk = Buffer.concat([encodeFrame(samples[0]!), encodeFrame(samples[4]!)]);
+    const frames = decodeAll(new FrameDecoder(), [chunk]);
+    for (const [i, f] of frames.entries()) {
+      const want = [samples[0]!, samples[4]!][i]!.app!;
+      expect(f.bytes).toBe(chunk); // both frames lie inside the chunk: no copy
+      expect(f.appLength).toBe(want.length);
+      expect(chunk.subarray(f.appStart, f.appEnd).equals(want)).toBe(true);
+      expect(f.app).toBe(f.app);
+      expect(f.app.buffer).toBe(chunk.buffer);
+    }
+  });
+
   it('yields identical frames when the stream is split at every byte boundary', () => {
     const stream = Buffer.concat(samples.map((s) => encodeFrame(s)));
     const want = samples.map(expected);

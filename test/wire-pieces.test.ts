@@ -131,6 +131,26 @@ describe('encodeFrameParts', () => {
   });
 });
 
+describe('decoding in place: a range of a bigger buffer', () => {
+  const custom: Transcode = { encode: (v) => Buffer.from(JSON.stringify(v)), decode: (b) => JSON.parse(b.toString()) as unknown };
+  for (const [name, transcode] of [['default', defaultTranscode], ['custom', custom]] as const) {
+    it(`${name} transcode: unpackArgs and decodeValue read only buf[start .. end)`, () => {
+      const wire = wireCodecFor(transcode);
+      const packed = packedArgs([{ a: 1 }, 'two', [3]], transcode);
+      const around = Buffer.concat([Buffer.from('junk-before'), packed, Buffer.from('junk-after')]);
+      const start = 'junk-before'.length;
+      expect(wire.unpackArgs(around, 3, start, start + packed.length)).toEqual([{ a: 1 }, 'two', [3]]);
+      const value = transcode.encode({ v: [1, 2] });
+      const around2 = Buffer.concat([Buffer.from('xx'), value, Buffer.from('yy')]);
+      expect(wire.decodeValue(around2, 2, 2 + value.length)).toEqual({ v: [1, 2] });
+      // A range that overruns, or arguments that do not fill it, is a CodecError, never a read outside it.
+      expect(() => wire.unpackArgs(around, 3, start, around.length)).toThrow(/trailing bytes/);
+      expect(() => wire.unpackArgs(around, 3, start, start + packed.length - 1)).toThrow(/exceeds|truncated/);
+      expect(() => wire.unpackArgs(around, 1, 5, around.length + 1)).toThrow(/invalid range/);
+    });
+  }
+});
+
 describe('the default wire codec: encodeResult / packArgs', () => {
   const wire = wireCodecFor(defaultTranscode);
   const values: unknown[] = [
@@ -361,6 +381,8 @@ describe('Connection writes big frames as header + payload', () => {
     conn.notify({ type: 'subscribe_result', key: 'small2' });
     conn.notify({ type: 'subscribe_result', key: 'bigargs' }, bigArgs);
     conn.respond(77, { type: 'subscribe_result', key: 'small3' }, bytes(100, 31));
+    // Small frames wait in the connection's batch until the tick ends (or a big frame follows).
+    await new Promise<void>((resolve) => process.nextTick(resolve));
 
     expect(writes.length).toBe(1 + 2 + 1 + (1 + (bigArgs as ByteParts).parts.length) + 1);
     expect(writes[2]).toBe(big);

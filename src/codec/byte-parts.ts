@@ -120,27 +120,34 @@ export const utf8Write: Utf8Writer = typeof (Buffer.prototype as { utf8Write?: u
  * well-formed UTF-16, so Buffer.byteLength is the number of bytes written).
  */
 export class TextParts extends BytePieces {
-  readonly texts: string[] = [];
-  readonly sizes: number[] = [];
+  /** The first text and its byte length (-1: none yet): most calls have one argument, and need no arrays. */
+  #first = '';
+  #firstSize = -1;
+  #rest: string[] | undefined;
+  #restSizes: number[] | undefined;
   /** Total bytes, prefixes included. */
   length = 0;
 
   add(text: string): void {
     const n = Buffer.byteLength(text, 'utf8');
-    this.texts.push(text);
-    this.sizes.push(n);
+    if (this.#firstSize < 0) {
+      this.#first = text;
+      this.#firstSize = n;
+    } else {
+      (this.#rest ??= []).push(text);
+      (this.#restSizes ??= []).push(n);
+    }
     this.length += n + 4;
   }
 
   /** Writes every prefix and text into `buf` at `pos`; returns the position after them. */
   writeTo(buf: Buffer, pos: number): number {
-    const { texts, sizes } = this;
-    for (let i = 0; i < texts.length; i++) {
-      const n = sizes[i]!;
-      buf.writeUInt32BE(n, pos);
-      pos += 4;
-      pos += utf8Write(buf, texts[i]!, pos, n);
-    }
+    if (this.#firstSize < 0) return pos;
+    pos = writeText(buf, pos, this.#first, this.#firstSize);
+    const rest = this.#rest;
+    if (rest === undefined) return pos;
+    const sizes = this.#restSizes!;
+    for (let i = 0; i < rest.length; i++) pos = writeText(buf, pos, rest[i]!, sizes[i]!);
     return pos;
   }
 
@@ -148,6 +155,12 @@ export class TextParts extends BytePieces {
   references(): undefined {
     return undefined;
   }
+}
+
+/** One packed argument: its u32 byte length, then the text as UTF-8. */
+function writeText(buf: Buffer, pos: number, text: string, n: number): number {
+  buf.writeUInt32BE(n, pos);
+  return pos + 4 + utf8Write(buf, text, pos + 4, n);
 }
 
 /** What a frame's application object may be handed over as: bytes, or pieces. */

@@ -44,8 +44,16 @@ export interface WireCodec {
    * response: they must not change until it settles; a oneway call copies them once).
    */
   packArgs(args: readonly unknown[], borrow: boolean): AppBytes;
-  /** Exactly `count` arguments; CodecError when the lengths do not add up to the buffer. */
-  unpackArgs(buf: Buffer, count: number): unknown[];
+  /**
+   * Exactly `count` arguments packed in `buf[start .. end)` (default: all of it); CodecError when
+   * the lengths do not add up to that range.
+   */
+  unpackArgs(buf: Buffer, count: number, start?: number, end?: number): unknown[];
+  /**
+   * `transcode.decode(buf.subarray(start, end))`: one value (a result, a pushed value) decoded
+   * where it arrived; the default transcode makes no view for it.
+   */
+  decodeValue(buf: Buffer, start: number, end: number): unknown;
   /**
    * The text whose UTF-8 bytes are `transcode.encode(value)`, when there is one (else undefined,
    * and the caller encodes as usual): lets a sender write it straight into its frame.
@@ -143,22 +151,23 @@ function layoutArgs(pieces: Encoded[], borrow: boolean, custom: boolean): AppByt
   return buf;
 }
 
-/** Splits packed arguments and decodes each `buf[start .. end)` with `decodeOne`. */
-function splitArgs(buf: Buffer, count: number, decodeOne: (buf: Buffer, start: number, end: number) => unknown): unknown[] {
+/** Splits the packed arguments in `buf[start .. end)` and decodes each one's range with `decodeOne`. */
+function splitArgs(buf: Buffer, count: number, start: number, end: number, decodeOne: (buf: Buffer, start: number, end: number) => unknown): unknown[] {
   if (!Number.isSafeInteger(count) || count < 0) throw new CodecError(`invalid argument count ${String(count)}`);
-  const n = buf.length;
+  if (!(start >= 0 && start <= end && end <= buf.length)) throw new CodecError(`invalid range ${start}..${end} of a ${buf.length}-byte buffer`);
+  const n = end - start;
   if (count * 4 > n) throw new CodecError(`expected ${count} arguments but the buffer holds only ${n} bytes`);
   const out = new Array<unknown>(count);
-  let pos = 0;
+  let pos = start;
   for (let i = 0; i < count; i++) {
-    if (n - pos < 4) throw new CodecError(`argument ${i} of ${count}: length prefix truncated at byte ${pos} of ${n}`);
+    if (end - pos < 4) throw new CodecError(`argument ${i} of ${count}: length prefix truncated at byte ${pos - start} of ${n}`);
     const len = buf.readUInt32BE(pos);
     pos += 4;
-    if (len > n - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${n - pos} bytes left`);
+    if (len > end - pos) throw new CodecError(`argument ${i} of ${count}: length ${len} exceeds the ${end - pos} bytes left`);
     out[i] = decodeOne(buf, pos, pos + len);
     pos += len;
   }
-  if (pos !== n) throw new CodecError(`${n - pos} trailing bytes after ${count} arguments`);
+  if (pos !== end) throw new CodecError(`${end - pos} trailing bytes after ${count} arguments`);
   return out;
 }
 
@@ -197,7 +206,8 @@ const DEFAULT_WIRE: WireCodec = Object.freeze({
     }
     return layoutArgs(pieces, borrow, false);
   },
-  unpackArgs: (buf: Buffer, count: number): unknown[] => splitArgs(buf, count, decodeRange),
+  unpackArgs: (buf: Buffer, count: number, start = 0, end = buf.length): unknown[] => splitArgs(buf, count, start, end, decodeRange),
+  decodeValue: decodeRange,
   encodedText: (value: unknown): string | undefined => (value === undefined ? undefined : plainJson(value)),
 });
 
@@ -229,8 +239,12 @@ class CustomWire implements WireCodec {
     return layoutArgs(pieces, borrow, true);
   }
 
-  unpackArgs(buf: Buffer, count: number): unknown[] {
-    return splitArgs(buf, count, this.#decodeOne);
+  unpackArgs(buf: Buffer, count: number, start = 0, end = buf.length): unknown[] {
+    return splitArgs(buf, count, start, end, this.#decodeOne);
+  }
+
+  decodeValue(buf: Buffer, start: number, end: number): unknown {
+    return this.#decodeOne(buf, start, end);
   }
 
   encodedText(): undefined {

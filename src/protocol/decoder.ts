@@ -9,7 +9,7 @@
 import { ProtocolError } from '../errors.js';
 import {
   DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, MAX_TYPE_LENGTH, PROTOCOL_VERSION,
-  type ConnObject, type Frame,
+  Frame, type ConnObject,
 } from './frame.js';
 
 export interface DecoderOptions {
@@ -70,7 +70,6 @@ function freezeDeep(conn: ConnObject): ConnObject {
 
 /** Largest id hi word that keeps the id below 2^53. */
 const MAX_ID_HI = 0x1f_ffff;
-const EMPTY = Buffer.alloc(0);
 
 function u32(buf: Uint8Array, o: number): number {
   return buf[o]! * 0x100_0000 + ((buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!);
@@ -272,7 +271,6 @@ export class FrameDecoder {
     const connLen = this.#connLen;
     const connEnd = connStart + connLen;
     const end = o + total;
-    const app = connEnd === end ? EMPTY : buf.subarray(connEnd, end);
     const cached = connLen <= CONN_CACHE_MAX_BYTES ? this.#conns.get(connLen) : undefined;
     let conn: ConnObject;
     if (cached !== undefined && sameBytes(cached.bytes, buf, connStart)) {
@@ -284,7 +282,7 @@ export class FrameDecoder {
         this.#conns.set(connLen, { bytes: Buffer.from(buf.subarray(connStart, connEnd)), conn });
       }
     }
-    return { isResponse: this.#isResponse, id: this.#id, timeout: this.#timeout, conn, app };
+    return new Frame(this.#isResponse, this.#id, this.#timeout, conn, buf, connEnd, end);
   }
 
   /** Parses and checks the connection object in `buf[start .. end)`. */

@@ -28,13 +28,37 @@ export interface ConnObject {
   [key: string]: unknown;
 }
 
-export interface Frame {
-  isResponse: boolean;
-  id: number;
-  timeout: number;
-  conn: ConnObject;
-  /** The application object bytes; length 0 when the frame carries none. */
-  app: Buffer;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A decoded frame. Its application object stays where it arrived, `bytes[appStart .. appEnd)`,
+ * until someone asks for `app`: the hot paths decode it in place (WireCodec.decodeValue and
+ * unpackArgs take the range), which spares every call and answer a Buffer view (~70 ns and an
+ * object for the young generation, per frame).
+ */
+export class Frame {
+  #app: Buffer | undefined;
+
+  constructor(
+    readonly isResponse: boolean,
+    readonly id: number,
+    readonly timeout: number,
+    readonly conn: ConnObject,
+    /** Memory holding the application object (the socket chunk, or the frame's own copy). */
+    readonly bytes: Buffer,
+    readonly appStart: number,
+    readonly appEnd: number,
+  ) {}
+
+  /** The application object bytes (a view, made once); length 0 when the frame carries none. */
+  get app(): Buffer {
+    return (this.#app ??= this.appEnd === this.appStart ? EMPTY : this.bytes.subarray(this.appStart, this.appEnd));
+  }
+
+  /** Length of the application object in bytes. */
+  get appLength(): number {
+    return this.appEnd - this.appStart;
+  }
 }
 
 export interface FrameInput {
@@ -71,16 +95,119 @@ export class PreparedConn {
 const TWO_32 = 0x1_0000_0000;
 const U32_MAX = 0xffff_ffff;
 
+/**
+ * A frame checked and measured (measure()), then written into memory chosen by the caller
+ * (writeTo()): a connection writes small frames into its own batch buffer instead of allocating
+ * one per frame. One per connection, reused: the two calls go back to back.
+ */
+export class FrameWriter {
+  #isResponse = false;
+  #id = 0;
+  #timeout = 0;
+  #prepared: Buffer | undefined;
+  #json = '';
+  #connLen = 0;
+  #app: AppBytes | null = null;
+  #appLen = 0;
+
+  /** Length of the header and connection object of the frame measured last. */
+  get headLength(): number {
+    return HEADER_SIZE + this.#connLen;
+  }
+
+  /** The application object of the frame measured last. */
+  get app(): AppBytes | null {
+    return this.#app;
+  }
+
+  /** Checks a frame and keeps it for writeTo(); returns its size in bytes. Throws ProtocolError on invalid input. */
+  measure(isResponse: boolean, id: number, timeout: number, conn: ConnObject | PreparedConn, app: AppBytes | null | undefined): number {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+      throw new ProtocolError(`cannot encode frame: id must be an integer in 0..${Number.MAX_SAFE_INTEGER}, got ${describe(id)}`);
+    }
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0 || timeout > U32_MAX) {
+      throw new ProtocolError(`cannot encode frame: timeout must be an integer number of ms in 0..${U32_MAX}, got ${describe(timeout)}`);
+    }
+    let connLen: number;
+    if (conn instanceof PreparedConn) {
+      // Checked and serialized when it was prepared.
+      this.#prepared = conn.bytes;
+      connLen = conn.bytes.length;
+    } else {
+      this.#prepared = undefined;
+      this.#json = connJson(conn);
+      connLen = Buffer.byteLength(this.#json, 'utf8');
+    }
+    if (app != null && !(app instanceof Uint8Array) && !(app instanceof BytePieces)) {
+      throw new ProtocolError(`cannot encode frame: application object must be a Buffer, got ${describe(app)}`);
+    }
+    const appLen = app == null ? 0 : app.length;
+    if (connLen > U32_MAX || appLen > U32_MAX) {
+      throw new ProtocolError(`cannot encode frame: connection object (${connLen} bytes) or application object (${appLen} bytes) longer than ${U32_MAX} bytes`);
+    }
+    this.#isResponse = isResponse;
+    this.#id = id;
+    this.#timeout = timeout;
+    this.#connLen = connLen;
+    this.#app = app ?? null;
+    this.#appLen = appLen;
+    return HEADER_SIZE + connLen + appLen;
+  }
+
+  /**
+   * Writes the measured frame into `buf` at `pos` (which must have room for it); returns the
+   * position after it. Without `withApp` only the header and connection object are written
+   * (the caller sends the application object's references after them).
+   */
+  writeTo(buf: Buffer, pos: number, withApp = true): number {
+    buf[pos] = PROTOCOL_VERSION;
+    buf[pos + 1] = this.#isResponse ? 1 : 0;
+    buf[pos + 2] = 0;
+    buf[pos + 3] = 0;
+    const id = this.#id;
+    const hi = Math.floor(id / TWO_32);
+    buf.writeUInt32BE(hi, pos + 4);
+    buf.writeUInt32BE(id - hi * TWO_32, pos + 8);
+    buf.writeUInt32BE(this.#timeout, pos + 12);
+    buf.writeUInt32BE(this.#connLen, pos + 16);
+    buf.writeUInt32BE(this.#appLen, pos + 20);
+    pos += HEADER_SIZE;
+    const prepared = this.#prepared;
+    if (prepared !== undefined) buf.set(prepared, pos);
+    else utf8Write(buf, this.#json, pos, this.#connLen);
+    pos += this.#connLen;
+    const app = this.#app;
+    if (!withApp || app === null || this.#appLen === 0) return pos;
+    if (app instanceof BytePieces) return app.writeTo(buf, pos);
+    buf.set(app, pos);
+    return pos + this.#appLen;
+  }
+}
+
+/** The JSON of a connection object that is not prepared, checked. */
+function connJson(conn: ConnObject): string {
+  if (conn === null || typeof conn !== 'object' || Array.isArray(conn)) {
+    throw new ProtocolError(`cannot encode frame: connection object must be a plain object, got ${describe(conn)}`);
+  }
+  const type = conn.type;
+  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+    throw new ProtocolError(`cannot encode frame: connection object type must be a non-empty string of at most ${MAX_TYPE_LENGTH} chars, got ${describe(type)}`);
+  }
+  try {
+    return JSON.stringify(conn);
+  } catch (err) {
+    throw new ProtocolError(`cannot encode frame: connection object is not JSON-serializable: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+/** For the one-off encoders below (never re-entered: measure and writeTo run back to back). */
+const oneOff = new FrameWriter();
+
 /** Encodes one frame into a single freshly allocated Buffer. Throws ProtocolError on invalid input. */
 export function encodeFrame(f: OutgoingFrame): Buffer {
-  const app = f.app;
-  const appLen = app == null ? 0 : app.length;
-  const buf = encodeHead(f, appLen, true);
-  if (appLen > 0) {
-    const pos = buf.length - appLen;
-    if (app instanceof BytePieces) app.writeTo(buf, pos);
-    else buf.set(app!, pos);
-  }
+  const size = oneOff.measure(f.isResponse, f.id, f.timeout, f.conn, f.app);
+  const buf = Buffer.allocUnsafe(size);
+  oneOff.writeTo(buf, 0);
   return buf;
 }
 
@@ -91,8 +218,12 @@ export function encodeFrame(f: OutgoingFrame): Buffer {
  */
 export function encodeTextFrame(conn: PreparedConn, text: string): Buffer {
   const n = Buffer.byteLength(text, 'utf8');
-  const buf = encodeHead({ isResponse: false, id: 0, timeout: 0, conn }, n, true);
-  utf8Write(buf, text, buf.length - n, n);
+  const head = HEADER_SIZE + conn.bytes.length;
+  const buf = Buffer.allocUnsafe(head + n);
+  oneOff.measure(false, 0, 0, conn, null);
+  oneOff.writeTo(buf, 0);
+  buf.writeUInt32BE(n, 20); // the application object's length: the text's bytes
+  utf8Write(buf, text, head, n);
   return buf;
 }
 
@@ -103,65 +234,17 @@ export function encodeTextFrame(conn: PreparedConn, text: string): Buffer {
  * buffer, which is the cheaper write for them.
  */
 export function encodeFrameParts(f: OutgoingFrame): Buffer | Buffer[] {
-  const app = f.app;
-  if (app == null || app.length < REFERENCE_MIN) return encodeFrame(f);
-  const refs = app instanceof BytePieces ? app.references() : [app];
-  if (refs === undefined) return encodeFrame(f);
-  return [encodeHead(f, app.length, false), ...refs];
+  const size = oneOff.measure(f.isResponse, f.id, f.timeout, f.conn, f.app);
+  const refs = bigReferences(oneOff.app);
+  const buf = Buffer.allocUnsafe(refs === undefined ? size : oneOff.headLength);
+  oneOff.writeTo(buf, 0, refs === undefined);
+  return refs === undefined ? buf : [buf, ...refs];
 }
 
-/**
- * Checks the frame and writes its header and connection object into a new buffer which, when
- * `withApp`, also has room for the `appLen` application bytes at its end.
- */
-function encodeHead(f: OutgoingFrame, appLen: number, withApp: boolean): Buffer {
-  const { id, timeout } = f;
-  const conn = f.conn instanceof PreparedConn ? f.conn.conn : f.conn;
-  const prepared = f.conn instanceof PreparedConn ? f.conn.bytes : undefined;
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-    throw new ProtocolError(`cannot encode frame: id must be an integer in 0..${Number.MAX_SAFE_INTEGER}, got ${describe(id)}`);
-  }
-  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0 || timeout > U32_MAX) {
-    throw new ProtocolError(`cannot encode frame: timeout must be an integer number of ms in 0..${U32_MAX}, got ${describe(timeout)}`);
-  }
-  if (conn === null || typeof conn !== 'object' || Array.isArray(conn)) {
-    throw new ProtocolError(`cannot encode frame: connection object must be a plain object, got ${describe(conn)}`);
-  }
-  let json = '';
-  if (!prepared) {
-    const type = conn.type;
-    if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
-      throw new ProtocolError(`cannot encode frame: connection object type must be a non-empty string of at most ${MAX_TYPE_LENGTH} chars, got ${describe(type)}`);
-    }
-    try {
-      json = JSON.stringify(conn);
-    } catch (err) {
-      throw new ProtocolError(`cannot encode frame: connection object is not JSON-serializable: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    }
-  }
-  const app = f.app;
-  if (app != null && !(app instanceof Uint8Array) && !(app instanceof BytePieces)) {
-    throw new ProtocolError(`cannot encode frame: application object must be a Buffer, got ${describe(app)}`);
-  }
-  const connLen = prepared ? prepared.length : Buffer.byteLength(json, 'utf8');
-  if (connLen > U32_MAX || appLen > U32_MAX) {
-    throw new ProtocolError(`cannot encode frame: connection object (${connLen} bytes) or application object (${appLen} bytes) longer than ${U32_MAX} bytes`);
-  }
-  const pos = HEADER_SIZE + connLen;
-  const buf = Buffer.allocUnsafe(withApp ? pos + appLen : pos);
-  buf[0] = PROTOCOL_VERSION;
-  buf[1] = f.isResponse ? 1 : 0;
-  buf[2] = 0;
-  buf[3] = 0;
-  const hi = Math.floor(id / TWO_32);
-  buf.writeUInt32BE(hi, 4);
-  buf.writeUInt32BE(id - hi * TWO_32, 8);
-  buf.writeUInt32BE(timeout, 12);
-  buf.writeUInt32BE(connLen, 16);
-  buf.writeUInt32BE(appLen, 20);
-  if (prepared) buf.set(prepared, HEADER_SIZE);
-  else buf.write(json, HEADER_SIZE, connLen, 'utf8');
-  return buf;
+/** The buffers a big application object is written from (its own memory), or undefined: copy it into the frame. */
+export function bigReferences(app: AppBytes | null): readonly Buffer[] | undefined {
+  if (app === null || app.length < REFERENCE_MIN) return undefined;
+  return app instanceof BytePieces ? app.references() : [app];
 }
 
 /** Short description of a value for error messages (never dumps big payloads). */

@@ -273,10 +273,10 @@ export class Follower implements Role {
   /** The leader's answer to an invoke: its result, or the error it sent, thrown. */
   readonly #answer = (res: Frame): unknown => {
     const answer = parseMessage(res.conn);
-    if (answer.type === MSG.invokeResult && answer.success) return res.app.length === 0 ? undefined : this.#opts.transcode.decode(res.app);
+    if (answer.type === MSG.invokeResult && answer.success) return res.appLength === 0 ? undefined : this.#opts.wire.decodeValue(res.bytes, res.appStart, res.appEnd);
     if (answer.type === MSG.invokeResult && answer.notRun === true && this.#hooks) {
       // A leader handing over never started it, and sent its arguments back: on to the next leader.
-      const args = answer.argLength === 0 ? [] : this.#opts.wire.unpackArgs(res.app, answer.argLength!);
+      const args = answer.argLength === 0 ? [] : this.#opts.wire.unpackArgs(res.bytes, answer.argLength!, res.appStart, res.appEnd);
       debug('%s: %s() was not run by leader pid %s (handing over); sending it to the next leader', this.#opts.name, answer.method, this.#leaderPid);
       return this.#hooks.resend(answer.method!, args);
     }
@@ -427,7 +427,7 @@ export class Follower implements Role {
     if (!state) return; // unsubscribed meanwhile
     let value: unknown;
     try {
-      value = this.#opts.transcode.decode(frame.app);
+      value = this.#opts.wire.decodeValue(frame.bytes, frame.appStart, frame.appEnd);
     } catch (err) {
       this.#onError(toError(err));
       return;

@@ -502,6 +502,8 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
       return;
     }
     const trace = active(serveTrace) ? this.#serveTrace(session, invoke) : undefined;
+    // When the frame arrived (its chunk's read time): the call's age is counted from there.
+    const arrived = connection.lastActive;
     session.lastInvokeId = frame.id;
     if (!this.#methods.callable.has(method) || typeof (this.host.client as Record<string, unknown>)[method] !== 'function') {
       this.#opts.logger.warn('[leaderlink:%s] follower pid %s asked for method %j, which this channel does not delegate; refused',
@@ -511,17 +513,17 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
     }
     let args: unknown[];
     try {
-      args = count === 0 ? [] : this.#opts.wire.unpackArgs(frame.app, count);
+      args = count === 0 ? [] : this.#opts.wire.unpackArgs(frame.bytes, count, frame.appStart, frame.appEnd);
     } catch (err) {
       this.#refuse(connection, frame, oneway, new CodecError(channelMessage(this.#opts.name, `cannot decode the arguments of ${method}(): ${(err as Error).message}`), { cause: err }), trace);
       return;
     }
     if (this.host.isReady) {
-      this.#call(session, frame, method, args, oneway, trace);
+      this.#call(session, frame, method, args, oneway, arrived, trace);
       return;
     }
     this.host.ready.then(
-      () => this.#call(session, frame, method, args, oneway, trace),
+      () => this.#call(session, frame, method, args, oneway, arrived, trace),
       (err: unknown) => this.#refuse(connection, frame, oneway, toError(err), trace),
     );
   }
@@ -542,8 +544,7 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
   }
 
   /** Calls the real client for a follower's invoke and answers it (no closures per call but the callback). */
-  #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean, trace?: ServeTrace): void {
-    const started = Date.now();
+  #call(session: Session, frame: Frame, method: string, args: unknown[], oneway: boolean, arrived: number, trace?: ServeTrace): void {
     session.inFlight++;
     this.#inFlight++;
     const done = (err: Error | null, result?: unknown): void => {
@@ -560,14 +561,14 @@ export class Leader extends InProcessRole implements Role, ChannelHandler {
           return;
         }
         debug('%s: %s() for follower pid %s failed in the real client: %s', this.#opts.name, method, connection.peer.pid ?? '?', err.message);
-        if (this.#late(frame, started, method, connection)) {
+        if (this.#late(frame, arrived, method, connection)) {
           trace?.settle(err, undefined);
           return;
         }
         this.#refuse(connection, frame, false, err, trace);
         return;
       }
-      if (oneway || this.#late(frame, started, method, connection)) {
+      if (oneway || this.#late(frame, arrived, method, connection)) {
         trace?.settle(null, result);
         return;
       }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import type { AppBytes } from '../codec/byte-parts.js';
-import { encodeFrameParts, PreparedConn, type Frame } from '../protocol/frame.js';
+import { bigReferences, FrameWriter, PreparedConn, type Frame } from '../protocol/frame.js';
 import { MSG, type Message } from '../protocol/messages.js';
 
 const debug = debugFor('connection');
@@ -37,6 +37,14 @@ export const PRE_AUTH_MAX_FRAME = 4096;
  * unread in the socket, so calls are judged only after one more turn of the event loop.
  */
 const STALLED_MS = 1000;
+
+/**
+ * Small frames are written one after the other into a batch buffer of this size instead of a
+ * buffer each (an allocation per frame, and one socket.write per frame). Frames above
+ * BATCHED_FRAME_MAX get a buffer of their own.
+ */
+const BATCH_BYTES = 16 * 1024;
+const BATCHED_FRAME_MAX = 4 * 1024;
 
 /** What a role needs to say why a call timed out (see Connection.timeoutError). */
 export interface TimedOutCall {
@@ -102,6 +110,15 @@ export class Connection extends EventEmitter {
   #timerRef = false;
   #nextId = 1;
   #corked = false;
+  /** Encodes each outgoing frame: measured, then written where #writeMeasured chooses. */
+  readonly #writer = new FrameWriter();
+  /**
+   * Where small frames are written (taken on the first write): `#batch[#batchStart .. #batchEnd)`
+   * holds the frames of this tick not yet handed to the socket.
+   */
+  #batch: Buffer | undefined;
+  #batchStart = 0;
+  #batchEnd = 0;
   /** The timer's last run found it ran late, and gave the socket one turn to be read first. */
   #deferred = false;
   /**
@@ -172,9 +189,9 @@ export class Connection extends EventEmitter {
         return;
       }
       const id = this.#allocId();
-      let frame: Buffer | Buffer[];
+      let size: number;
       try {
-        frame = encodeFrameParts({ isResponse: false, id, timeout, conn, app });
+        size = this.#writer.measure(false, id, timeout, conn, app);
       } catch (err) {
         failed?.(err as Error);
         reject(err as Error);
@@ -186,26 +203,29 @@ export class Connection extends EventEmitter {
       const probeAt = deadline !== 0 && this.onSlowCalls !== undefined && isInvoke(conn) ? deadline - Math.floor(timeout / 3) : 0;
       this.#pending.set(id, { resolve, reject, answer, failed, deadline, timeout, conn, probeAt });
       if (deadline !== 0) this.#armTimer(probeAt || deadline);
-      this.#write(frame);
+      this.#writeMeasured(size);
     });
   }
 
   /** Sends a request that wants no response (oneway invoke, subscribe, pushes). */
   notify(conn: Message | PreparedConn, app: AppBytes | null = null): void {
     if (this.#closed) return;
-    this.#write(encodeFrameParts({ isResponse: false, id: this.#allocId(), timeout: 0, conn, app }));
+    this.#writeMeasured(this.#writer.measure(false, this.#allocId(), 0, conn, app));
   }
 
   /** Answers the request with this id. */
   respond(id: number, conn: Message | PreparedConn, app: AppBytes | null = null): void {
     if (this.#closed) return;
-    this.#write(encodeFrameParts({ isResponse: true, id, timeout: 0, conn, app }));
+    this.#writeMeasured(this.#writer.measure(true, id, 0, conn, app));
   }
 
   /** Sends already-encoded frame bytes (used to fan one encoded push out to many peers). */
   writeRaw(frame: Buffer): void {
-    if (this.#closed) return;
-    this.#write(frame);
+    if (this.#closed || this.#slowConsumer()) return;
+    this.#cork();
+    // Shared by every follower of the push: written from its own memory, not copied into the batch.
+    this.#flushBatch();
+    this.socket.write(frame);
   }
 
   /**
@@ -283,31 +303,78 @@ export class Connection extends EventEmitter {
     return id;
   }
 
-  /** Writes one frame: one buffer, or a big frame's pieces (corked: they leave in one writev). */
-  #write(frame: Buffer | Buffer[]): void {
-    // A peer that stopped reading must not grow this process's memory without bound.
-    const queued = this.socket.writableLength;
-    if (queued > this.#maxQueued) {
-      const err = new SlowConsumerError(`peer ${this.#peerAddress()} (pid ${this.peer.pid ?? '?'}) stopped reading: ${queued} bytes queued for it exceed maxQueuedBytes ${this.#maxQueued}; disconnecting it`);
-      this.#logger.error('[leaderlink] %s: %s', this.#label, err.message);
-      this.close(err);
-      return;
-    }
-    if (!this.#corked) {
-      this.#corked = true;
-      this.socket.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (Buffer.isBuffer(frame)) {
-      this.socket.write(frame);
+  /**
+   * Writes the frame the writer measured last (`size` bytes). A small frame is written into this
+   * tick's batch buffer (no buffer of its own; the batch goes to the socket as one write when the
+   * tick ends); a big one into a buffer of its own, its big application pieces referenced.
+   */
+  #writeMeasured(size: number): void {
+    if (this.#slowConsumer()) return;
+    this.#cork();
+    const writer = this.#writer;
+    if (size <= BATCHED_FRAME_MAX) {
+      this.#batchEnd = writer.writeTo(this.#batchRoom(size), this.#batchEnd);
     } else {
-      for (let i = 0; i < frame.length; i++) this.socket.write(frame[i]);
+      this.#flushBatch();
+      const refs = bigReferences(writer.app);
+      if (refs === undefined) {
+        const buf = Buffer.allocUnsafe(size);
+        writer.writeTo(buf, 0);
+        this.socket.write(buf);
+      } else {
+        // Header and connection object, then the big pieces from their own memory: one writev.
+        const head = Buffer.allocUnsafe(writer.headLength);
+        writer.writeTo(head, 0, false);
+        this.socket.write(head);
+        for (let i = 0; i < refs.length; i++) this.socket.write(refs[i]);
+      }
     }
+  }
+
+  /** A peer that stopped reading must not grow this process's memory without bound: it is dropped. */
+  #slowConsumer(): boolean {
+    const queued = this.socket.writableLength + this.#batchEnd - this.#batchStart;
+    if (queued <= this.#maxQueued) return false;
+    const err = new SlowConsumerError(`peer ${this.#peerAddress()} (pid ${this.peer.pid ?? '?'}) stopped reading: ${queued} bytes queued for it exceed maxQueuedBytes ${this.#maxQueued}; disconnecting it`);
+    this.#logger.error('[leaderlink] %s: %s', this.#label, err.message);
+    this.close(err);
+    return true;
+  }
+
+  /** Writes made in this tick leave together when it ends (one writev; see #uncork). */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(this.#uncork);
+  }
+
+  /**
+   * The batch buffer with room for `size` more bytes at #batchEnd. The bytes before #batchEnd
+   * were handed to the socket or will be; they are never written again, so a full buffer is
+   * left to the socket and a new one taken.
+   */
+  #batchRoom(size: number): Buffer {
+    const batch = this.#batch;
+    if (batch !== undefined && this.#batchEnd + size <= batch.length) return batch;
+    this.#flushBatch();
+    this.#batch = Buffer.allocUnsafe(BATCH_BYTES);
+    this.#batchStart = 0;
+    this.#batchEnd = 0;
+    return this.#batch;
+  }
+
+  /** Hands the frames batched so far to the socket (still corked: they leave with the rest of the tick). */
+  #flushBatch(): void {
+    if (this.#batchEnd === this.#batchStart) return;
+    this.socket.write(this.#batch!.subarray(this.#batchStart, this.#batchEnd));
+    this.#batchStart = this.#batchEnd;
   }
 
   #uncork = (): void => {
     if (!this.#corked) return;
     this.#corked = false;
+    this.#flushBatch();
     this.socket.uncork();
   };
 
@@ -371,6 +438,10 @@ export class Connection extends EventEmitter {
     if (this.#finished) return;
     this.#finished = true;
     this.#closed = true;
+    // Frames still batched are dropped with the socket (close(err, true) flushed them first).
+    this.#batch = undefined;
+    this.#batchStart = 0;
+    this.#batchEnd = 0;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const pending = [...this.#pending.values()];
