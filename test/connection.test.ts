@@ -226,11 +226,12 @@ describe('Connection writes: small frames of one tick share one batch buffer', (
     const writes = recordWrites(caller);
     const seen: number[] = [];
     peer.on('request', (f: Frame) => {
-      expect(f.app.equals(Buffer.alloc(3000, f.conn.n as number))).toBe(true);
-      seen.push(f.conn.n as number);
+      const n = Number(f.conn.key);
+      expect(f.app.equals(Buffer.alloc(3000, n))).toBe(true);
+      seen.push(n);
     });
     // 40 frames of ~3 KiB = ~120 KiB: several 16 KiB batch buffers in one tick.
-    for (let n = 0; n < 40; n++) caller.notify({ type: MSG.subscribeResult, key: 'big', n }, Buffer.alloc(3000, n));
+    for (let n = 0; n < 40; n++) caller.notify({ type: MSG.subscribeResult, key: String(n) }, Buffer.alloc(3000, n));
     await nextTick();
     expect(writes.length).toBeGreaterThan(5);
     expect(new Set(writes.map((w) => w.buffer)).size).toBe(writes.length);
