@@ -199,14 +199,14 @@ describe('Connection writes: small frames of one tick share one batch buffer', (
 
   const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
-  it('writes the small frames of a tick with one socket.write, in order, and reuses the buffer across ticks without touching sent bytes', async () => {
+  it('writes the small frames of a tick with one socket.write, in order, and goes on in the same buffer next tick without touching sent bytes', async () => {
     const { caller, peer } = await pair();
     const writes = recordWrites(caller);
     const seen: string[] = [];
     peer.on('request', (f: Frame) => seen.push(`${String(f.conn.key)}:${f.app.toString()}`));
     const expected: string[] = [];
     for (let tick = 0; tick < 3; tick++) {
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < 3; i++) { // 3 frames of ~75 bytes a tick: all three ticks fit the first batch buffer
         caller.notify({ type: MSG.subscribeResult, key: `k${tick}.${i}` }, Buffer.from(`value ${tick}.${i}`));
         expected.push(`k${tick}.${i}:value ${tick}.${i}`);
       }
@@ -237,6 +237,31 @@ describe('Connection writes: small frames of one tick share one batch buffer', (
     expect(new Set(writes.map((w) => w.buffer)).size).toBe(writes.length);
     await waitFor(() => seen.length === 40, { timeout: 10_000, message: 'every frame at the peer' });
     expect(seen).toEqual([...Array(40).keys()]);
+  });
+
+  it('sizes the batch buffer to the traffic: small for a frame at a time, up to 16 KiB for busy ticks, small again when quiet', async () => {
+    const { caller, peer } = await pair();
+    const writes = recordWrites(caller);
+    let seen = 0;
+    peer.on('request', () => seen++);
+    const tick = async (frames: number): Promise<Buffer[]> => {
+      const from = writes.length;
+      for (let i = 0; i < frames; i++) caller.notify({ type: MSG.subscribeResult, key: 'k' }, Buffer.alloc(200));
+      await nextTick();
+      return writes.slice(from);
+    };
+    const quiet = await tick(1);
+    expect(quiet[0]!.buffer.byteLength).toBeLessThanOrEqual(8192); // a slice of Node's shared pool
+    const growing = await tick(50); // ~13 KiB: the buffer grows within the tick (1, 2, 4, 8, 16 KiB)
+    expect(growing.length).toBeGreaterThan(1);
+    const busy = await tick(50);
+    // Sized by the last tick: a 16 KiB buffer (after what was left of the last one).
+    expect(busy.length).toBeLessThanOrEqual(2);
+    expect(busy.at(-1)!.buffer.byteLength).toBe(16 * 1024);
+    await tick(1); // quiet: the big buffer is let go at the end of this tick
+    const after = await tick(1);
+    expect(after[0]!.buffer.byteLength).toBeLessThanOrEqual(8192);
+    await waitFor(() => seen === 103, { timeout: 10_000, message: 'every frame at the peer' });
   });
 
   it('keeps the order of batched frames, shared push frames (writeRaw) and frames with a buffer of their own', async () => {

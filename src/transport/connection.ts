@@ -39,11 +39,14 @@ export const PRE_AUTH_MAX_FRAME = 4096;
 const STALLED_MS = 1000;
 
 /**
- * Small frames are written one after the other into a batch buffer of this size instead of a
- * buffer each (an allocation per frame, and one socket.write per frame). Frames above
- * BATCHED_FRAME_MAX get a buffer of their own.
+ * Small frames (up to BATCHED_FRAME_MAX) are written one after the other into a batch buffer
+ * instead of a buffer each (an allocation per frame, and one socket.write per frame). The batch
+ * buffer is sized to the connection's traffic: BATCH_MIN bytes (a slice of Node's shared pool)
+ * for a call at a time, doubling up to BATCH_MAX for ticks that write more; a quiet tick lets a
+ * big one go, so an idle connection holds at most BATCH_MIN.
  */
-const BATCH_BYTES = 16 * 1024;
+const BATCH_MIN = 1024;
+const BATCH_MAX = 16 * 1024;
 const BATCHED_FRAME_MAX = 4 * 1024;
 
 /** What a role needs to say why a call timed out (see Connection.timeoutError). */
@@ -119,6 +122,9 @@ export class Connection extends EventEmitter {
   #batch: Buffer | undefined;
   #batchStart = 0;
   #batchEnd = 0;
+  /** Bytes batched in this tick, and in the last one: what the next batch buffer is sized by. */
+  #tickBytes = 0;
+  #lastTickBytes = 0;
   /** The timer's last run found it ran late, and gave the socket one turn to be read first. */
   #deferred = false;
   /**
@@ -314,6 +320,7 @@ export class Connection extends EventEmitter {
     const writer = this.#writer;
     if (size <= BATCHED_FRAME_MAX) {
       this.#batchEnd = writer.writeTo(this.#batchRoom(size), this.#batchEnd);
+      this.#tickBytes += size;
     } else {
       this.#flushBatch();
       const refs = bigReferences(writer.app);
@@ -358,7 +365,11 @@ export class Connection extends EventEmitter {
     const batch = this.#batch;
     if (batch !== undefined && this.#batchEnd + size <= batch.length) return batch;
     this.#flushBatch();
-    this.#batch = Buffer.allocUnsafe(BATCH_BYTES);
+    // As big as this tick is turning out to be (or the last one was), within BATCH_MIN..BATCH_MAX.
+    let n = BATCH_MIN;
+    const want = Math.max(size, this.#tickBytes * 2, this.#lastTickBytes);
+    while (n < want && n < BATCH_MAX) n *= 2;
+    this.#batch = Buffer.allocUnsafe(n);
     this.#batchStart = 0;
     this.#batchEnd = 0;
     return this.#batch;
@@ -375,6 +386,10 @@ export class Connection extends EventEmitter {
     if (!this.#corked) return;
     this.#corked = false;
     this.#flushBatch();
+    this.#lastTickBytes = this.#tickBytes;
+    this.#tickBytes = 0;
+    // A quiet tick after busy ones: let the big buffer go (an idle connection keeps BATCH_MIN at most).
+    if (this.#lastTickBytes < BATCH_MIN && this.#batch !== undefined && this.#batch.length > BATCH_MIN) this.#batch = undefined;
     this.socket.uncork();
   };
 
