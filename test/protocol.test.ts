@@ -5,6 +5,7 @@ import {
   type Frame, type FrameInput,
 } from '../src/protocol/index.js';
 import { header } from './helpers/fuzz-gen.js';
+import { FrameWriter } from '../src/protocol/frame.js';
 
 function decodeAll(decoder: FrameDecoder, chunks: Buffer[]): Frame[] {
   const frames: Frame[] = [];
@@ -34,6 +35,20 @@ const samples: FrameInput[] = [
   { isResponse: true, id: 2 ** 32, timeout: 5, conn: { type: 'subscribe_result', key: 'ключ-ü-🙂' }, app: Buffer.alloc(0) },
   { isResponse: false, id: 0, timeout: 10, conn: { type: 'register_channel', channelName: 'x' }, app: Buffer.from('hello world') },
 ];
+
+describe('FrameWriter', () => {
+  it('writes the frame it measured anywhere in a buffer, the same bytes as encodeFrame, and then lets go of its application object', () => {
+    const w = new FrameWriter();
+    const f = samples[0]!;
+    const size = w.measure(f.isResponse, f.id, f.timeout, f.conn, f.app);
+    const buf = Buffer.alloc(size + 10, 0xee);
+    expect(w.writeTo(buf, 5)).toBe(5 + size);
+    expect(buf.subarray(5, 5 + size).equals(encodeFrame(f))).toBe(true);
+    expect(buf[4]).toBe(0xee); // nothing written outside the frame
+    expect(buf[5 + size]).toBe(0xee);
+    expect(w.app).toBeNull(); // a big argument is not kept alive by the connection's writer
+  });
+});
 
 describe('encodeFrame', () => {
   it('writes the 24-byte header big-endian', () => {

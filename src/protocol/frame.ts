@@ -157,9 +157,18 @@ export class FrameWriter {
   /**
    * Writes the measured frame into `buf` at `pos` (which must have room for it); returns the
    * position after it. Without `withApp` only the header and connection object are written
-   * (the caller sends the application object's references after them).
+   * (the caller sends the application object's references after them). Once per measure(): the
+   * writer then lets go of the frame's application object (a big argument is not kept alive by
+   * the connection until its next frame).
    */
   writeTo(buf: Buffer, pos: number, withApp = true): number {
+    const end = this.#write(buf, pos, withApp);
+    this.#app = null;
+    this.#json = '';
+    return end;
+  }
+
+  #write(buf: Buffer, pos: number, withApp: boolean): number {
     buf[pos] = PROTOCOL_VERSION;
     buf[pos + 1] = this.#isResponse ? 1 : 0;
     buf[pos + 2] = 0;
