@@ -28,9 +28,13 @@ function makeWorkload(adapter) {
   const payload = (kind, bytes) => (kind === 'buffer' ? bufs.get(bytes) || bufs.set(bytes, bigBuffer(bytes)).get(bytes) : smallObject);
   const check = (kind, r, bytes) => (kind === 'buffer' ? Buffer.isBuffer(r) && r.length === bytes : r && r.port === smallObject.port);
 
-  // fan-out state
-  const fan = seqCounter();
-  let fanSubscribed = false;
+  // fan-out state: one counter per key (the scenario sends a first burst, then a second one on another key)
+  const fans = new Map();
+  const fanOf = (key) => {
+    const fan = fans.get(key);
+    if (!fan) throw new Error(`fan-out key ${key} was never subscribed (fanSubscribe first)`);
+    return fan;
+  };
   // memory scenario
   let memSeen = 0;
   // failover state
@@ -102,15 +106,16 @@ function makeWorkload(adapter) {
 
     // ---- fan-out ----
     async fanSubscribe({ key = 'fanout', total = 2000 }) {
-      fan.setTotal(total);
-      if (!fanSubscribed) {
-        fanSubscribed = true;
+      let fan = fans.get(key);
+      if (!fan) {
+        fans.set(key, (fan = seqCounter()));
         adapter.subscribe(key, fan.onValue);
       }
+      fan.setTotal(total);
       return true;
     },
-    fanState() { return fan.state(); },
-    fanWait(opts) { return fan.wait(opts); },
+    fanState({ key = 'fanout' } = {}) { return fanOf(key).state(); },
+    fanWait({ key = 'fanout', ...opts }) { return fanOf(key).wait(opts); },
 
     // ---- memory ----
     async memSetup({ calls = 200, key = 'mem' }) {
