@@ -110,14 +110,27 @@ export class FrameWriter {
   #app: AppBytes | null = null;
   #appLen = 0;
 
-  /** Length of the header and connection object of the frame measured last. */
-  get headLength(): number {
-    return HEADER_SIZE + this.#connLen;
-  }
-
-  /** The application object of the frame measured last. */
+  /** The application object of the frame measured last (null once written). */
   get app(): AppBytes | null {
     return this.#app;
+  }
+
+  /**
+   * The measured frame (`size` bytes) in memory of its own: one Buffer, or, when its application
+   * object is big, [header + connection object, ...the application object's buffers], which are
+   * referenced rather than copied (a corked socket sends them in one writev).
+   */
+  toBuffers(size: number): Buffer | Buffer[] {
+    const app = this.#app;
+    const refs = app === null || app.length < REFERENCE_MIN ? undefined : app instanceof BytePieces ? app.references() : [app];
+    if (refs === undefined) {
+      const buf = Buffer.allocUnsafe(size);
+      this.writeTo(buf, 0);
+      return buf;
+    }
+    const head = Buffer.allocUnsafe(HEADER_SIZE + this.#connLen);
+    this.writeTo(head, 0, false);
+    return [head, ...refs];
   }
 
   /** Checks a frame and keeps it for writeTo(); returns its size in bytes. Throws ProtocolError on invalid input. */
@@ -239,21 +252,10 @@ export function encodeTextFrame(conn: PreparedConn, text: string): Buffer {
 /**
  * Encodes one frame for writing: the same bytes as encodeFrame, but a frame whose application
  * object is big comes back as [header + connection object, ...application pieces], the pieces
- * referenced rather than copied (the socket writes them in one writev). Small frames stay one
- * buffer, which is the cheaper write for them.
+ * referenced rather than copied (FrameWriter.toBuffers, which connections use too).
  */
 export function encodeFrameParts(f: OutgoingFrame): Buffer | Buffer[] {
-  const size = oneOff.measure(f.isResponse, f.id, f.timeout, f.conn, f.app);
-  const refs = bigReferences(oneOff.app);
-  const buf = Buffer.allocUnsafe(refs === undefined ? size : oneOff.headLength);
-  oneOff.writeTo(buf, 0, refs === undefined);
-  return refs === undefined ? buf : [buf, ...refs];
-}
-
-/** The buffers a big application object is written from (its own memory), or undefined: copy it into the frame. */
-export function bigReferences(app: AppBytes | null): readonly Buffer[] | undefined {
-  if (app === null || app.length < REFERENCE_MIN) return undefined;
-  return app instanceof BytePieces ? app.references() : [app];
+  return oneOff.toBuffers(oneOff.measure(f.isResponse, f.id, f.timeout, f.conn, f.app));
 }
 
 /** Short description of a value for error messages (never dumps big payloads). */

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { debugFor } from '../logger.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import type { AppBytes } from '../codec/byte-parts.js';
-import { bigReferences, FrameWriter, PreparedConn, type Frame } from '../protocol/frame.js';
+import { FrameWriter, PreparedConn, type Frame } from '../protocol/frame.js';
 import { MSG, type Message } from '../protocol/messages.js';
 
 const debug = debugFor('connection');
@@ -323,17 +323,12 @@ export class Connection extends EventEmitter {
       this.#tickBytes += size;
     } else {
       this.#flushBatch();
-      const refs = bigReferences(writer.app);
-      if (refs === undefined) {
-        const buf = Buffer.allocUnsafe(size);
-        writer.writeTo(buf, 0);
-        this.socket.write(buf);
+      const frame = writer.toBuffers(size);
+      if (Buffer.isBuffer(frame)) {
+        this.socket.write(frame);
       } else {
         // Header and connection object, then the big pieces from their own memory: one writev.
-        const head = Buffer.allocUnsafe(writer.headLength);
-        writer.writeTo(head, 0, false);
-        this.socket.write(head);
-        for (let i = 0; i < refs.length; i++) this.socket.write(refs[i]);
+        for (let i = 0; i < frame.length; i++) this.socket.write(frame[i]);
       }
     }
   }
