@@ -11,6 +11,7 @@ import { encodeFrame, type Frame } from '../src/protocol/frame.js';
 import { MSG } from '../src/protocol/messages.js';
 import { Connection } from '../src/transport/connection.js';
 import { recordingLogger } from './helpers/recording-logger.js';
+import { recordWrites } from './helpers/record-writes.js';
 import { waitFor } from './helpers/wait.js';
 
 const silentLogger = recordingLogger().logger;
@@ -186,22 +187,11 @@ describe('Connection calls', () => {
 });
 
 describe('Connection writes: small frames of one tick share one batch buffer', () => {
-  /** Records every chunk handed to the caller's socket. */
-  function recordWrites(c: Connection): Buffer[] {
-    const writes: Buffer[] = [];
-    const write = c.socket.write.bind(c.socket);
-    c.socket.write = ((chunk: Buffer, ...rest: unknown[]) => {
-      writes.push(chunk);
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof c.socket.write;
-    return writes;
-  }
-
   const nextTick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
 
   it('writes the small frames of a tick with one socket.write, in order, and goes on in the same buffer next tick without touching sent bytes', async () => {
     const { caller, peer } = await pair();
-    const writes = recordWrites(caller);
+    const writes = recordWrites(caller.socket);
     const seen: string[] = [];
     peer.on('request', (f: Frame) => seen.push(`${String(f.conn.key)}:${f.app.toString()}`));
     const expected: string[] = [];
@@ -223,7 +213,7 @@ describe('Connection writes: small frames of one tick share one batch buffer', (
 
   it('a tick that writes more than the batch holds takes new buffers and loses nothing', async () => {
     const { caller, peer } = await pair();
-    const writes = recordWrites(caller);
+    const writes = recordWrites(caller.socket);
     const seen: number[] = [];
     peer.on('request', (f: Frame) => {
       const n = Number(f.conn.key);
@@ -241,7 +231,7 @@ describe('Connection writes: small frames of one tick share one batch buffer', (
 
   it('sizes the batch buffer to the traffic: small for a frame at a time, up to 16 KiB for busy ticks, small again when quiet', async () => {
     const { caller, peer } = await pair();
-    const writes = recordWrites(caller);
+    const writes = recordWrites(caller.socket);
     let seen = 0;
     peer.on('request', () => seen++);
     const tick = async (frames: number): Promise<Buffer[]> => {

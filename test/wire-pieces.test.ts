@@ -17,6 +17,7 @@ import { packedArgs } from './helpers/packed-args.js';
 import { TestClient } from './helpers/test-client.js';
 import { clusterHarness } from './helpers/cluster-harness.js';
 import { recordingLogger } from './helpers/recording-logger.js';
+import { recordWrites } from './helpers/record-writes.js';
 import { waitFor } from './helpers/wait.js';
 
 const BIG = REFERENCE_MIN + 123;
@@ -363,12 +364,7 @@ describe('Connection writes big frames as header + payload', () => {
 
   it('sends the header and a big payload as separate writes, the payload from its own memory, in order with small frames', async () => {
     const { conn, peer } = await pair();
-    const writes: unknown[] = [];
-    const write = conn.socket.write.bind(conn.socket);
-    conn.socket.write = ((chunk: unknown, ...rest: unknown[]) => {
-      writes.push(chunk);
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof conn.socket.write;
+    const writes: unknown[] = recordWrites(conn.socket);
 
     const big = bytes(3 * 1024 * 1024 + 5, 30);
     const bigArgs = wireCodecFor(defaultTranscode).packArgs(['name', big], true);
